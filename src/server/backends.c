@@ -1,0 +1,136 @@
+/*
+ * A worker's backend clients (Redis, PostgreSQL) and the periodic check that feeds /readyz and /metrics:
+ * every health_interval_ms the worker sends PING and SELECT 1 through its own clients and publishes the
+ * outcome and its clients' counters in its worker_health.
+ */
+#include "internal.h"
+#include "citas/pg.h"
+#include "citas/redis.h"
+#include "citas/ring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct backends {
+    struct server_worker *w;
+    struct redis_client *redis;
+    struct pg_pool *pg;
+    struct ring_op tick;
+    int stopping;
+    int redis_check_pending, pg_check_pending;
+};
+
+static void publish(struct backends *b)
+{
+    struct worker_health *h = &b->w->health;
+    struct redis_stats rs;
+    struct pg_stats ps;
+    redis_get_stats(b->redis, &rs);
+    pg_get_stats(b->pg, &ps);
+    atomic_store(&h->redis_errors, rs.errors);
+    atomic_store(&h->redis_inflight, rs.pending);
+    atomic_store(&h->pg_errors, ps.errors);
+    atomic_store(&h->pg_inflight, ps.in_flight);
+}
+
+static void on_redis_ping(struct redis_client *c, const redisReply *reply, const char *err, void *ctx)
+{
+    (void)c;
+    struct backends *b = ctx;
+    b->redis_check_pending = 0;
+    int ok =
+        err == NULL && reply != NULL && reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0;
+    atomic_store(&b->w->health.redis_ok, ok);
+    atomic_store(&b->w->health.redis_checked_at, server_monotonic_ms());
+}
+
+static void on_pg_ping(const struct pg_reply *reply, void *ctx)
+{
+    struct backends *b = ctx;
+    b->pg_check_pending = 0;
+    atomic_store(&b->w->health.pg_ok, reply->status == PG_OK);
+    atomic_store(&b->w->health.pg_checked_at, server_monotonic_ms());
+}
+
+static void check(struct backends *b)
+{
+    if (!b->redis_check_pending) {
+        const char *argv[] = {"PING"};
+        if (redis_command(b->redis, on_redis_ping, b, 1, argv, NULL) == 0) {
+            b->redis_check_pending = 1;
+        } else {
+            atomic_store(&b->w->health.redis_ok, 0);
+            atomic_store(&b->w->health.redis_checked_at, server_monotonic_ms());
+        }
+    }
+    if (!b->pg_check_pending) {
+        if (pg_query(b->pg, "SELECT 1", 0, NULL, on_pg_ping, b) == 0) {
+            b->pg_check_pending = 1;
+        } else {
+            atomic_store(&b->w->health.pg_ok, 0);
+            atomic_store(&b->w->health.pg_checked_at, server_monotonic_ms());
+        }
+    }
+    publish(b);
+}
+
+static void on_tick(struct ring_op *op, int res)
+{
+    struct backends *b = op->data;
+    if (b->stopping || res == -ECANCELED)
+        return;
+    check(b);
+    ring_timeout(b->w->ring, &b->tick, b->w->srv->cfg->health_interval_ms);
+}
+
+int backends_start(struct server_worker *w)
+{
+    const struct server_config *cfg = w->srv->cfg;
+    struct backends *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return -ENOMEM;
+    b->w = w;
+    w->backends = b;
+    struct redis_config rc = {
+        .host = cfg->redis_host, .port = (int)cfg->redis_port, .timeout_ms = (uint32_t)cfg->redis_timeout_ms};
+    int rc_ = redis_client_create(w->ring, &rc, &b->redis);
+    if (rc_ < 0)
+        return rc_;
+    struct pg_pool_config pc = {
+        .conninfo = cfg->pg_dsn, .size = cfg->pg_pool_size, .timeout_ms = (unsigned)cfg->pg_timeout_ms};
+    rc_ = pg_pool_create(w->ring, &pc, &b->pg);
+    if (rc_ < 0)
+        return rc_;
+    b->tick = (struct ring_op){.cb = on_tick, .data = b};
+    /* the first check runs as soon as the loop starts, so /readyz turns true without waiting a full interval
+     */
+    return ring_timeout(w->ring, &b->tick, 1);
+}
+
+void backends_stop(struct server_worker *w)
+{
+    struct backends *b = w->backends;
+    if (b == NULL || b->stopping)
+        return;
+    b->stopping = 1;
+    ring_cancel(w->ring, &b->tick);
+    redis_client_destroy(b->redis);
+    b->redis = NULL;
+    pg_pool_destroy(b->pg);
+    b->pg = NULL;
+}
+
+int backends_idle(struct server_worker *w)
+{
+    return w->backends == NULL || !w->backends->tick.in_flight;
+}
+
+void backends_free(struct server_worker *w)
+{
+    if (w->backends == NULL)
+        return;
+    backends_stop(w);
+    free(w->backends);
+    w->backends = NULL;
+}

@@ -1,0 +1,103 @@
+/* Private to the server module: the server, its workers, routing and metrics. */
+#ifndef CITAS_SERVER_INTERNAL_H
+#define CITAS_SERVER_INTERNAL_H
+
+#include "citas/server.h"
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+
+/* Backend health and load of one worker, published for /readyz and /metrics (written by the worker). */
+struct worker_health {
+    atomic_int redis_ok, pg_ok;
+    atomic_ullong redis_checked_at, pg_checked_at; /* ms, CLOCK_MONOTONIC */
+    atomic_ullong redis_errors, pg_errors, curl_errors;
+    atomic_ullong redis_inflight, pg_inflight, curl_inflight;
+};
+
+struct backends; /* the worker's Redis client and PostgreSQL pool (backends.c) */
+
+struct server_worker {
+    struct server *srv;
+    unsigned id;
+    pthread_t thread;
+    int thread_started;
+    sem_t started; /* posted by the worker once init_rc is set */
+    int init_rc;
+    h2o_context_t ctx; /* server_worker_of() maps a request back to its worker through this */
+    h2o_evloop_t *loop;
+    struct ring *ring;
+    int listen_fd, tls_fd;
+    h2o_socket_t *listen_sock, *tls_sock;
+    h2o_accept_ctx_t accept_plain, accept_tls;
+    int wake_fd; /* eventfd: the main thread asks for shutdown through it */
+    h2o_socket_t *wake_sock;
+    atomic_int stop_requested;
+    int stopping;
+    uint64_t stop_deadline;
+    int dropped;
+    struct backends *backends;
+    struct worker_health health;
+};
+
+struct server {
+    const struct server_config *cfg;
+    h2o_globalconf_t globalconf;
+    SSL_CTX *ssl_ctx;
+    h2o_access_log_filehandle_t *access_log;
+    unsigned nworkers;
+    struct server_worker *workers;
+};
+
+/* routes.c */
+#define ROUTE_MAX_PARAMS 4
+struct route_params {
+    size_t n;
+    h2o_iovec_t v[ROUTE_MAX_PARAMS];
+};
+typedef void (*route_handler)(h2o_req_t *req, const struct route_params *p);
+struct route {
+    const char *method;
+    const char *pattern; /* "/api/v1/offices/{code}": a {name} segment matches one path segment */
+    const char *name;    /* metrics label */
+    route_handler handler;
+};
+/* The route for method + path; *path_known says whether the path exists for another method. */
+const struct route *route_match(h2o_iovec_t method, h2o_iovec_t path, struct route_params *p,
+                                int *path_known);
+size_t route_count(void);
+const struct route *route_at(size_t i);
+/* index used by metrics for requests that matched no route */
+#define ROUTE_NONE ((size_t)-1)
+size_t route_index(const struct route *r);
+
+/* http.c: the one h2o handler (limits, then the route table) */
+int server_on_req(h2o_handler_t *self, h2o_req_t *req);
+
+/* metrics.c */
+void metrics_observe(size_t route, int status, double seconds);
+/* Renders the Prometheus text exposition of everything into buf (allocated in pool). */
+h2o_iovec_t metrics_render(struct server *srv, h2o_mem_pool_t *pool);
+
+/* health.c: /healthz, /readyz, /metrics */
+void health_on_healthz(h2o_req_t *req, const struct route_params *p);
+void health_on_readyz(h2o_req_t *req, const struct route_params *p);
+void health_on_metrics(h2o_req_t *req, const struct route_params *p);
+
+/* worker.c: the lifecycle of one worker thread, driven by server.c */
+int worker_start(struct server_worker *w);
+void worker_request_stop(struct server_worker *w);
+int worker_join(struct server_worker *w); /* returns connections dropped at the deadline */
+void worker_free(struct server_worker *w);
+
+/* backends.c */
+int backends_start(struct server_worker *w);
+void backends_stop(struct server_worker *w);
+/* true once every pending backend call has completed after backends_stop() */
+int backends_idle(struct server_worker *w);
+void backends_free(struct server_worker *w);
+
+uint64_t server_monotonic_ms(void);
+
+#endif

@@ -1,0 +1,149 @@
+/* Request counters and latency histograms (process-wide atomics) and their Prometheus text rendering. */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_ROUTES 128 /* the route table plus one slot for "no route" */
+#define NSTATUS    600
+
+static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                       0.1,    0.25,  0.5,    1,     2.5,  5};
+#define NBUCKETS (sizeof(bucket_bounds) / sizeof(bucket_bounds[0]))
+
+static struct {
+    atomic_ullong by_status[MAX_ROUTES][NSTATUS];
+    atomic_ullong buckets[MAX_ROUTES][NBUCKETS + 1];
+    atomic_ullong sum_us[MAX_ROUTES];
+} m;
+
+static size_t slot(size_t route)
+{
+    return route == ROUTE_NONE || route >= MAX_ROUTES - 1 ? MAX_ROUTES - 1 : route;
+}
+
+void metrics_observe(size_t route, int status, double seconds)
+{
+    size_t r = slot(route);
+    if (status < 100 || status >= NSTATUS)
+        status = 0;
+    atomic_fetch_add_explicit(&m.by_status[r][status], 1, memory_order_relaxed);
+    size_t b = 0;
+    while (b < NBUCKETS && seconds > bucket_bounds[b])
+        b++;
+    atomic_fetch_add_explicit(&m.buckets[r][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m.sum_us[r], (unsigned long long)(seconds * 1e6), memory_order_relaxed);
+}
+
+struct out {
+    h2o_mem_pool_t *pool;
+    char *buf;
+    size_t len, cap;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        size_t cap = o->cap * 2 + (size_t)n;
+        char *nb = h2o_mem_alloc_pool(o->pool, cap);
+        memcpy(nb, o->buf, o->len);
+        o->buf = nb;
+        o->cap = cap;
+    }
+}
+
+static const char *route_name(size_t r)
+{
+    const struct route *rt = route_at(r);
+    return rt != NULL ? rt->name : "none";
+}
+
+static void render_requests(struct out *o)
+{
+    size_t nr = route_count();
+    put(o, "# HELP citas_http_requests_total HTTP requests answered, by route and status.\n"
+           "# TYPE citas_http_requests_total counter\n");
+    for (size_t r = 0; r < MAX_ROUTES; r++) {
+        if (r >= nr && r != MAX_ROUTES - 1)
+            continue;
+        for (int s = 0; s < NSTATUS; s++) {
+            unsigned long long v = atomic_load_explicit(&m.by_status[r][s], memory_order_relaxed);
+            if (v != 0)
+                put(o, "citas_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", route_name(r), s, v);
+        }
+    }
+    put(o, "# HELP citas_http_request_duration_seconds Time from request start to the end of the response.\n"
+           "# TYPE citas_http_request_duration_seconds histogram\n");
+    for (size_t r = 0; r < MAX_ROUTES; r++) {
+        if (r >= nr && r != MAX_ROUTES - 1)
+            continue;
+        unsigned long long cum = 0;
+        for (size_t b = 0; b <= NBUCKETS; b++) {
+            cum += atomic_load_explicit(&m.buckets[r][b], memory_order_relaxed);
+            if (b < NBUCKETS)
+                put(o, "citas_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                    route_name(r), bucket_bounds[b], cum);
+            else
+                put(o, "citas_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+                    route_name(r), cum);
+        }
+        put(o, "citas_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", route_name(r),
+            (double)atomic_load_explicit(&m.sum_us[r], memory_order_relaxed) / 1e6);
+        put(o, "citas_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route_name(r), cum);
+    }
+}
+
+static void render_backends(struct out *o, struct server *srv)
+{
+    static const char *names[] = {"redis", "pg", "curl"};
+    put(o, "# HELP citas_backend_errors_total Failed backend calls (error replies, timeouts, lost "
+           "connections).\n"
+           "# TYPE citas_backend_errors_total counter\n");
+    for (int b = 0; b < 3; b++) {
+        unsigned long long sum = 0;
+        for (unsigned i = 0; i < srv->nworkers; i++) {
+            struct worker_health *h = &srv->workers[i].health;
+            sum += atomic_load(b == 0 ? &h->redis_errors : b == 1 ? &h->pg_errors : &h->curl_errors);
+        }
+        put(o, "citas_backend_errors_total{backend=\"%s\"} %llu\n", names[b], sum);
+    }
+    put(o, "# HELP citas_backend_inflight Backend calls waiting for an answer.\n"
+           "# TYPE citas_backend_inflight gauge\n");
+    for (int b = 0; b < 3; b++) {
+        unsigned long long sum = 0;
+        for (unsigned i = 0; i < srv->nworkers; i++) {
+            struct worker_health *h = &srv->workers[i].health;
+            sum += atomic_load(b == 0 ? &h->redis_inflight : b == 1 ? &h->pg_inflight : &h->curl_inflight);
+        }
+        put(o, "citas_backend_inflight{backend=\"%s\"} %llu\n", names[b], sum);
+    }
+    put(o, "# HELP citas_backend_up Whether each worker reached the backend at its last check.\n"
+           "# TYPE citas_backend_up gauge\n");
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        struct worker_health *h = &srv->workers[i].health;
+        put(o, "citas_backend_up{backend=\"redis\",worker=\"%u\"} %d\n", i, atomic_load(&h->redis_ok));
+        put(o, "citas_backend_up{backend=\"pg\",worker=\"%u\"} %d\n", i, atomic_load(&h->pg_ok));
+    }
+}
+
+h2o_iovec_t metrics_render(struct server *srv, h2o_mem_pool_t *pool)
+{
+    struct out o = {.pool = pool, .cap = 16384};
+    o.buf = h2o_mem_alloc_pool(pool, o.cap);
+    render_requests(&o);
+    render_backends(&o, srv);
+    return h2o_iovec_init(o.buf, o.len);
+}

@@ -4,6 +4,7 @@
  * outcome and its clients' counters in its worker_health.
  */
 #include "internal.h"
+#include "citas/curl.h"
 #include "citas/pg.h"
 #include "citas/redis.h"
 #include "citas/ring.h"
@@ -16,6 +17,7 @@ struct backends {
     struct server_worker *w;
     struct redis_client *redis;
     struct pg_pool *pg;
+    struct curl_client *curl; /* outbound HTTPS (hCaptcha) and SMTP */
     struct ring_op tick;
     int stopping;
     int redis_check_pending, pg_check_pending;
@@ -26,8 +28,12 @@ static void publish(struct backends *b)
     struct worker_health *h = &b->w->health;
     struct redis_stats rs;
     struct pg_stats ps;
+    struct curl_client_stats cs;
     redis_get_stats(b->redis, &rs);
     pg_get_stats(b->pg, &ps);
+    curl_client_get_stats(b->curl, &cs);
+    atomic_store(&h->curl_errors, cs.failed);
+    atomic_store(&h->curl_inflight, cs.in_flight);
     atomic_store(&h->redis_errors, rs.errors);
     atomic_store(&h->redis_inflight, rs.pending);
     atomic_store(&h->pg_errors, ps.errors);
@@ -102,6 +108,9 @@ int backends_start(struct server_worker *w)
     rc_ = pg_pool_create(w->ring, &pc, &b->pg);
     if (rc_ < 0)
         return rc_;
+    rc_ = curl_client_create(w->ring, NULL, &b->curl);
+    if (rc_ < 0)
+        return rc_;
     b->tick = (struct ring_op){.cb = on_tick, .data = b};
     /* the first check runs as soon as the loop starts, so /readyz turns true without waiting a full interval
      */
@@ -119,6 +128,8 @@ void backends_stop(struct server_worker *w)
     b->redis = NULL;
     pg_pool_destroy(b->pg);
     b->pg = NULL;
+    curl_client_destroy(b->curl);
+    b->curl = NULL;
 }
 
 int backends_idle(struct server_worker *w)

@@ -1,4 +1,5 @@
 /* citasd: loads the configuration, starts the workers and stops them gracefully on SIGTERM or SIGINT. */
+#include "citas/curl.h"
 #include "citas/server.h"
 
 #include <signal.h>
@@ -37,10 +38,16 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (curl_client_global_init() != 0) {
+        fprintf(stderr, "citasd: libcurl initialisation failed\n");
+        server_config_free(&cfg);
+        return 1;
+    }
     struct server *srv;
     if (server_start(&cfg, &srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "citasd: %s\n", err);
         server_config_free(&cfg);
+        curl_client_global_cleanup();
         return 1;
     }
     fprintf(stderr, "citasd: listening on %s%s%s\n", cfg.listen, cfg.tls_listen[0] ? " and TLS " : "",
@@ -55,6 +62,7 @@ int main(int argc, char **argv)
                 dropped);
     server_free(srv);
     server_config_free(&cfg);
+    curl_client_global_cleanup();
     fprintf(stderr, "citasd: stopped\n");
     return 0;
 }

@@ -55,7 +55,7 @@ stop_pid() {
     pid_is "$pid" "$want" || return 0
     kill -TERM "$pid" 2>/dev/null || return 0
     for _ in $(seq 1 $((wait_s * 10))); do
-        kill -0 "$pid" 2>/dev/null || return 0
+        pid_is "$pid" "$want" || return 0 # gone, or a zombie (empty command line) nobody reaped yet
         sleep 0.1
     done
     warn "$want (pid $pid) ignored SIGTERM for ${wait_s}s: SIGKILL"

@@ -60,7 +60,7 @@ build_dir() {
     if [ -f "$dir/meson-private/coredata.dat" ]; then
         meson setup --reconfigure "$dir" "$@" >"$out" 2>&1
     else
-        log "meson setup $dir $*"
+        log "meson setup $dir${*:+ $*}"
         meson setup "$dir" "$@" >"$out" 2>&1
     fi || {
         cat "$out" >&2

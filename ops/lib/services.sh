@@ -12,9 +12,9 @@ pg_user() { if is_root; then echo postgres; else id -un; fi; }
 # Runs a command as the PostgreSQL user, from / (its cwd may be unreadable to that user).
 pg_run() {
     if is_root; then
-        (cd / && runuser -u postgres -- "$@" 9>&-)
+        (cd / && runuser -u postgres -- "$@" 8>&- 9>&-)
     else
-        (cd / && "$@" 9>&-)
+        (cd / && "$@" 8>&- 9>&-)
     fi
 }
 
@@ -120,7 +120,7 @@ redis_start() {
         REDIS_PORT=$(free_port)
         rm -f "$dir/redis.pid"
         redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$dir" \
-            --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" 9>&- || true
+            --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" 8>&- 9>&- || true
         for _ in $(seq 1 100); do
             if [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && [ -s "$dir/redis.pid" ]; then
                 REDIS_PID=$(cat "$dir/redis.pid")

@@ -60,7 +60,7 @@ run_suite() {
     export CITAS_BUILD_DIR=$REPO/$dir
     rm -f "$dir/meson-logs/testlog.json"
     log "meson test -C $dir ($label)"
-    meson test -C "$dir" --print-errorlogs "$@" || rc=$?
+    meson test -C "$dir" --print-errorlogs "$@" 8>&- || rc=$?
     read -r p f s i < <(count_results "$dir/meson-logs/testlog.json")
     # meson failed without a failed test (setup error, no test matched): count the run itself
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
@@ -102,6 +102,13 @@ cmd_test() {
     for v in $(compgen -e | grep '^CITAS_' | grep -v '^CITAS_TEST_' || true); do unset "$v"; done
 
     deps_install
+    # one test run per tree at a time (they share build/ and build-asan/); fd 8 is closed for the services
+    mkdir -p "$REPO/.run"
+    exec 8>"$REPO/.run/.test.lock"
+    if ! flock -n 8; then
+        log "another ops/citas test runs in this tree: waiting for it"
+        flock -w 3600 8 || die "gave up waiting for $REPO/.run/.test.lock"
+    fi
     build_dir build || build_ok=0
     if [ $quick -eq 0 ]; then
         build_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false || asan_ok=0

@@ -66,6 +66,10 @@ pg_init() {
 # Sets PG_PORT, PG_PID, PG_OPTS, PG_DSN, PG_RESTART.
 pg_start() {
     local attempt
+    if pg_run "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+        warn "a PostgreSQL of an earlier run still uses $PG_DATA (its record is gone): stopping it"
+        pg_stop "$PG_DATA" "$PG_BIN"
+    fi
     for attempt in 1 2 3; do
         PG_PORT=$(free_port)
         PG_OPTS="-p $PG_PORT -k $PG_SOCK -c listen_addresses=127.0.0.1 -c max_connections=200"

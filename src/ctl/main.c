@@ -1,0 +1,44 @@
+/*
+ * citasctl: operations tool. `citasctl <command> [options]`; each command lives in its own file and is
+ * listed here.
+ */
+#include "ctl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"migrate", ctl_migrate, "apply sql/NNN_*.sql migrations not applied yet ([--dir DIR] [--dsn DSN])"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: citasctl <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nPostgreSQL: env CITAS_PG_DSN (libpq conninfo) overrides --dsn.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "citasctl: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,392 @@
+/*
+ * pg against a real PostgreSQL (CITAS_TEST_PG_DSN): pipelined parameterised queries, a constraint
+ * violation that fails only itself, transactions, a PostgreSQL restart (CITAS_TEST_PG_RESTART), timeouts
+ * and pool destruction. Tables are created with unique names and dropped at the end.
+ */
+#include "citas/pg.h"
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* What one callback saw; calls counts invocations so "exactly once" can be checked. */
+struct res {
+    int calls;
+    enum pg_status status;
+    char sqlstate[6];
+    char value[64]; /* first column of the first row of the last statement, if any */
+    int nresults, failed, ntuples;
+};
+
+static void on_reply(const struct pg_reply *r, void *ctx)
+{
+    struct res *x = ctx;
+    x->calls++;
+    x->status = r->status;
+    snprintf(x->sqlstate, sizeof(x->sqlstate), "%s", r->sqlstate);
+    x->nresults = r->nresults;
+    x->failed = r->failed;
+    x->value[0] = '\0';
+    x->ntuples = 0;
+    if (r->status == PG_OK && r->nresults > 0) {
+        const PGresult *last = r->results[r->nresults - 1];
+        x->ntuples = PQntuples(last);
+        if (x->ntuples > 0 && PQnfields(last) > 0)
+            snprintf(x->value, sizeof(x->value), "%s", PQgetvalue(last, 0, 0));
+    }
+    if (r->status != PG_OK && getenv("CITAS_TEST_VERBOSE"))
+        fprintf(stderr, "pg reply: %s %s %s\n", pg_status_str(r->status), r->sqlstate, r->message);
+}
+
+static struct ring *ring;
+
+static void run_until_calls(int *calls, int want, int timeout_ms)
+{
+    long long deadline = harness_now_ms() + timeout_ms;
+    while (*calls < want && harness_now_ms() < deadline)
+        ring_run_once(ring, 10);
+}
+
+static void run_for(int ms)
+{
+    long long deadline = harness_now_ms() + ms;
+    while (harness_now_ms() < deadline)
+        ring_run_once(ring, 5);
+}
+
+static int wait_ready(struct pg_pool *p, unsigned n, int timeout_ms)
+{
+    long long deadline = harness_now_ms() + timeout_ms;
+    struct pg_stats s;
+    for (;;) {
+        pg_get_stats(p, &s);
+        if (s.connections_ready >= n)
+            return 0;
+        if (harness_now_ms() >= deadline)
+            return -1;
+        ring_run_once(ring, 10);
+    }
+}
+
+/* Runs one statement to completion. */
+static struct res exec1(struct pg_pool *p, const char *sql, int n, const char *const *v)
+{
+    struct res r = {0};
+    if (pg_query(p, sql, n, v, on_reply, &r) != 0) {
+        r.status = PG_ERR_CONN;
+        return r;
+    }
+    run_until_calls(&r.calls, 1, 10000);
+    return r;
+}
+
+static char table[64];
+
+static void sqlf(char *buf, size_t len, const char *fmt)
+{
+    /* the table name is ours (pid + time), never input: the only SQL built by formatting in this file */
+    snprintf(buf, len, fmt, table);
+}
+
+static void test_pipeline(struct pg_pool *p)
+{
+    enum { N = 5000, NI = 1000 };
+    static struct res sel[N], ins[NI];
+    static char vals[N][16];
+    char sql[256];
+    struct pg_stats before, after;
+    pg_get_stats(p, &before);
+    struct ring_stats rb, ra;
+    ring_get_stats(ring, &rb);
+
+    long long t0 = harness_now_ms();
+    int accepted = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(vals[i], sizeof(vals[i]), "%d", i);
+        const char *v[] = {vals[i]};
+        accepted += pg_query(p, "SELECT $1::int + 1", 1, v, on_reply, &sel[i]) == 0;
+    }
+    sqlf(sql, sizeof(sql), "INSERT INTO %s (id, v) VALUES ($1::int, $2) RETURNING id");
+    for (int i = 0; i < NI; i++) {
+        const char *v[] = {vals[i], i % 2 ? "odd" : NULL};
+        accepted += pg_query(p, sql, 2, v, on_reply, &ins[i]) == 0;
+    }
+    CHECK_INT(accepted, N + NI);
+    int done = 0;
+    long long deadline = harness_now_ms() + 20000;
+    while (done < N + NI && harness_now_ms() < deadline) {
+        ring_run_once(ring, 10);
+        done = 0;
+        for (int i = 0; i < N; i++)
+            done += sel[i].calls;
+        for (int i = 0; i < NI; i++)
+            done += ins[i].calls;
+    }
+    long long elapsed = harness_now_ms() - t0;
+    int ok = 0, once = 1;
+    for (int i = 0; i < N; i++) {
+        once &= sel[i].calls == 1;
+        ok += sel[i].status == PG_OK && atoi(sel[i].value) == i + 1;
+    }
+    CHECK(once);
+    CHECK_INT(ok, N);
+    ok = 0;
+    for (int i = 0; i < NI; i++) {
+        once &= ins[i].calls == 1;
+        ok += ins[i].status == PG_OK && atoi(ins[i].value) == i;
+    }
+    CHECK(once);
+    CHECK_INT(ok, NI);
+
+    pg_get_stats(p, &after);
+    ring_get_stats(ring, &ra);
+    CHECK_INT(after.queries - before.queries, N + NI);
+    CHECK_INT(after.errors - before.errors, 0);
+    CHECK_INT(after.in_flight, 0);
+    /* pipelining: thousands of calls were waiting for their results on one connection at once (one
+     * round trip per call would never have more than one) */
+    CHECK(after.max_pipeline >= 1000);
+    printf("pipeline: %d calls in %lld ms, max %llu in flight on one connection, %llu ring ops\n", N + NI,
+           elapsed, (unsigned long long)after.max_pipeline, (unsigned long long)(ra.sqes - rb.sqes));
+
+    sqlf(sql, sizeof(sql), "SELECT count(*), count(v) FROM %s");
+    struct res c = exec1(p, sql, 0, NULL);
+    CHECK_INT(c.status, PG_OK);
+    CHECK_INT(atoi(c.value), NI);
+}
+
+/* One connection, so the three inserts share one pipeline. */
+static void test_constraint(struct pg_pool *p1)
+{
+    char sql[256];
+    struct res a = {0}, b = {0}, c = {0};
+    sqlf(sql, sizeof(sql), "INSERT INTO %s (id, v) VALUES ($1::int, $2)");
+    const char *va[] = {"20001", "a"}, *vb[] = {"20001", "b"}, *vc[] = {"20002", "c"};
+    struct pg_stats before, after;
+    pg_get_stats(p1, &before);
+    CHECK_INT(pg_query(p1, sql, 2, va, on_reply, &a), 0);
+    CHECK_INT(pg_query(p1, sql, 2, vb, on_reply, &b), 0);
+    CHECK_INT(pg_query(p1, sql, 2, vc, on_reply, &c), 0);
+    run_until_calls(&c.calls, 1, 10000);
+    pg_get_stats(p1, &after);
+    CHECK(after.max_pipeline >= 3);
+    CHECK_INT(a.calls, 1);
+    CHECK_INT(b.calls, 1);
+    CHECK_INT(c.calls, 1);
+    CHECK_INT(a.status, PG_OK);
+    CHECK_INT(b.status, PG_ERR_QUERY);
+    CHECK(strcmp(b.sqlstate, "23505") == 0);
+    CHECK_INT(b.failed, 0);
+    CHECK_INT(c.status, PG_OK);
+    CHECK_INT(after.errors - before.errors, 1);
+
+    sqlf(sql, sizeof(sql), "SELECT string_agg(v, ',' ORDER BY id) FROM %s WHERE id IN (20001, 20002)");
+    struct res s = exec1(p1, sql, 0, NULL);
+    CHECK(strcmp(s.value, "a,c") == 0);
+
+    /* a syntax error is a query error too, with its own SQLSTATE, and fails only itself */
+    struct res e = exec1(p1, "SELEC 1", 0, NULL);
+    CHECK_INT(e.status, PG_ERR_QUERY);
+    CHECK(strcmp(e.sqlstate, "42601") == 0);
+}
+
+static void test_tx(struct pg_pool *p1)
+{
+    char ins[256], sql[256];
+    sqlf(ins, sizeof(ins), "INSERT INTO %s (id, v) VALUES ($1::int, $2) RETURNING id");
+
+    struct pg_tx *tx = pg_tx_begin(p1);
+    CHECK(tx != NULL);
+    const char *v1[] = {"30001", "tx1"}, *v2[] = {"30002", "tx2"};
+    CHECK_INT(pg_tx_add(tx, ins, 2, v1), 0);
+    CHECK_INT(pg_tx_add(tx, ins, 2, v2), 0);
+    sqlf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE id IN (30001, 30002)");
+    CHECK_INT(pg_tx_add(tx, sql, 0, NULL), 0); /* sees the transaction's own rows */
+    struct res ok = {0};
+    CHECK_INT(pg_tx_commit(tx, on_reply, &ok), 0);
+    run_until_calls(&ok.calls, 1, 10000);
+    CHECK_INT(ok.status, PG_OK);
+    CHECK_INT(ok.nresults, 3);
+    CHECK(strcmp(ok.value, "2") == 0);
+
+    /* fails at its second statement: the first and third leave nothing behind */
+    tx = pg_tx_begin(p1);
+    const char *w1[] = {"30003", "w1"}, *dup[] = {"30001", "dup"}, *w3[] = {"30004", "w3"};
+    CHECK_INT(pg_tx_add(tx, ins, 2, w1), 0);
+    CHECK_INT(pg_tx_add(tx, ins, 2, dup), 0);
+    CHECK_INT(pg_tx_add(tx, ins, 2, w3), 0);
+    struct res bad = {0}, after = {0};
+    CHECK_INT(pg_tx_commit(tx, on_reply, &bad), 0);
+    /* queued behind it on the same connection: must not land in an aborted transaction */
+    sqlf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE id BETWEEN 30001 AND 30004");
+    CHECK_INT(pg_query(p1, sql, 0, NULL, on_reply, &after), 0);
+    run_until_calls(&after.calls, 1, 10000);
+    CHECK_INT(bad.calls, 1);
+    CHECK_INT(bad.status, PG_ERR_QUERY);
+    CHECK_INT(bad.failed, 1);
+    CHECK(strcmp(bad.sqlstate, "23505") == 0);
+    CHECK_INT(after.status, PG_OK);
+    CHECK(strcmp(after.value, "2") == 0);
+
+    /* misuse is refused without a callback */
+    tx = pg_tx_begin(p1);
+    struct res never = {0};
+    CHECK_INT(pg_tx_commit(tx, on_reply, &never), -22);
+    tx = pg_tx_begin(p1);
+    CHECK_INT(pg_tx_add(tx, NULL, 0, NULL), -22);
+    CHECK_INT(pg_tx_add(tx, "SELECT 1", 0, NULL), 0);
+    CHECK_INT(pg_tx_commit(tx, on_reply, &never), -22);
+    pg_tx_abort(pg_tx_begin(p1));
+    pg_tx_abort(NULL);
+    run_for(50);
+    CHECK_INT(never.calls, 0);
+}
+
+static void test_timeout(struct pg_pool *p)
+{
+    struct pg_stats before, after;
+    pg_get_stats(p, &before);
+    struct res slow = {0};
+    long long t0 = harness_now_ms();
+    CHECK_INT(pg_query_timeout(p, 200, "SELECT pg_sleep(2)", 0, NULL, on_reply, &slow), 0);
+    run_until_calls(&slow.calls, 1, 5000);
+    long long elapsed = harness_now_ms() - t0;
+    CHECK_INT(slow.status, PG_ERR_TIMEOUT);
+    CHECK(elapsed >= 190 && elapsed < 1000);
+    pg_get_stats(p, &after);
+    CHECK_INT(after.timeouts - before.timeouts, 1);
+    /* the pool keeps working (the reset connection comes back) */
+    const char *v[] = {"41"};
+    struct res r = exec1(p, "SELECT $1::int + 1", 1, v);
+    CHECK_INT(r.status, PG_OK);
+    CHECK(strcmp(r.value, "42") == 0);
+    CHECK_INT(wait_ready(p, 2, 5000), 0);
+}
+
+static void test_restart(struct pg_pool *p)
+{
+    enum { N = 10 };
+    struct res slow[N] = {{0}};
+    struct pg_stats before, after;
+    pg_get_stats(p, &before);
+    for (int i = 0; i < N; i++)
+        CHECK_INT(pg_query_timeout(p, 30000, "SELECT pg_sleep(5)", 0, NULL, on_reply, &slow[i]), 0);
+    run_for(200); /* sent and running */
+    /* the restarted postmaster must not inherit our stdout/stderr (meson test waits for them to close) */
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "(%s) </dev/null >%s/citas_test_pg_restart.log 2>&1",
+             harness_env("CITAS_TEST_PG_RESTART"), harness_env("CITAS_TEST_TMPDIR"));
+    int rc = system(cmd);
+    CHECK_INT(rc, 0);
+    long long t0 = harness_now_ms();
+    int calls = 0;
+    long long deadline = t0 + 10000;
+    while (calls < N && harness_now_ms() < deadline) {
+        ring_run_once(ring, 10);
+        calls = 0;
+        for (int i = 0; i < N; i++)
+            calls += slow[i].calls;
+    }
+    int failed_clean = 0;
+    for (int i = 0; i < N; i++)
+        failed_clean += slow[i].calls == 1 && slow[i].status == PG_ERR_CONN;
+    CHECK_INT(failed_clean, N);
+
+    /* the same pool serves new queries again within a few seconds */
+    const char *v[] = {"7"};
+    struct res r = exec1(p, "SELECT $1::int * 6", 1, v);
+    long long back = harness_now_ms() - t0;
+    CHECK_INT(r.status, PG_OK);
+    CHECK(strcmp(r.value, "42") == 0);
+    CHECK(back < 5000);
+    CHECK_INT(wait_ready(p, 2, 5000), 0);
+    pg_get_stats(p, &after);
+    CHECK(after.reconnects - before.reconnects >= 2);
+    run_for(100);
+    int once = 1;
+    for (int i = 0; i < N; i++)
+        once &= slow[i].calls == 1;
+    CHECK(once);
+    printf("restart: pending calls failed, pool back after %lld ms\n", back);
+}
+
+static void test_destroy(const char *dsn)
+{
+    struct pg_pool *p;
+    struct pg_pool_config cfg = {.conninfo = dsn, .size = 1};
+    CHECK_INT(pg_pool_create(ring, &cfg, &p), 0);
+    CHECK_INT(wait_ready(p, 1, 5000), 0);
+    struct res sent = {0}, queued = {0}, forgotten = {0};
+    CHECK_INT(pg_query(p, "SELECT pg_sleep(1)", 0, NULL, on_reply, &sent), 0);
+    run_for(50);
+    CHECK_INT(pg_query(p, "SELECT 1", 0, NULL, on_reply, &queued), 0);
+    CHECK_INT(pg_query(p, "SELECT 2", 0, NULL, on_reply, &forgotten), 0);
+    CHECK_INT(pg_forget(p, &forgotten), 1);
+    pg_pool_destroy(p);
+    CHECK_INT(sent.calls, 1);
+    CHECK_INT(sent.status, PG_ERR_SHUTDOWN);
+    CHECK_INT(queued.calls, 1);
+    CHECK_INT(queued.status, PG_ERR_SHUTDOWN);
+    CHECK_INT(forgotten.calls, 0);
+    pg_pool_destroy(NULL);
+    run_for(50); /* cancelled polls come back and release the pool */
+    CHECK_INT(sent.calls, 1);
+
+    /* an unreachable server: calls time out cleanly while the pool keeps retrying */
+    char bad[128];
+    snprintf(bad, sizeof(bad), "host=127.0.0.1 port=%d dbname=x user=x connect_timeout=1",
+             harness_free_port());
+    cfg = (struct pg_pool_config){.conninfo = bad, .size = 2, .timeout_ms = 300};
+    CHECK_INT(pg_pool_create(ring, &cfg, &p), 0);
+    struct res r = {0};
+    CHECK_INT(pg_query(p, "SELECT 1", 0, NULL, on_reply, &r), 0);
+    run_until_calls(&r.calls, 1, 5000);
+    CHECK_INT(r.status, PG_ERR_TIMEOUT);
+    struct pg_stats s;
+    pg_get_stats(p, &s);
+    CHECK(s.connects_failed >= 2);
+    CHECK_INT(s.connections_ready, 0);
+    pg_pool_destroy(p);
+    run_for(50);
+}
+
+int main(void)
+{
+    const char *dsn = harness_env("CITAS_TEST_PG_DSN");
+    h2o_evloop_t *loop = h2o_evloop_create();
+    CHECK_INT(ring_create(loop, 256, &ring), 0);
+    snprintf(table, sizeof(table), "citas_test_pg_%d_%lld", (int)getpid(), harness_now_ms());
+
+    struct pg_pool *p, *p1;
+    struct pg_pool_config cfg = {.conninfo = dsn, .size = 2};
+    CHECK_INT(pg_pool_create(ring, &cfg, &p), 0);
+    struct pg_pool_config cfg1 = {.conninfo = dsn, .size = 1};
+    CHECK_INT(pg_pool_create(ring, &cfg1, &p1), 0);
+    CHECK_INT(wait_ready(p, 2, 5000), 0);
+    CHECK_INT(wait_ready(p1, 1, 5000), 0);
+
+    char sql[256];
+    sqlf(sql, sizeof(sql), "CREATE TABLE %s (id int PRIMARY KEY, v text)");
+    struct res c = exec1(p, sql, 0, NULL);
+    CHECK_INT(c.status, PG_OK);
+
+    test_pipeline(p);
+    test_constraint(p1);
+    test_tx(p1);
+    test_timeout(p);
+    test_restart(p);
+    test_destroy(dsn);
+
+    sqlf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s");
+    struct res d = exec1(p, sql, 0, NULL);
+    CHECK_INT(d.status, PG_OK);
+
+    pg_pool_destroy(p);
+    pg_pool_destroy(p1);
+    run_for(50);
+    ring_destroy(ring);
+    h2o_evloop_destroy(loop);
+    return harness_finish("pg");
+}

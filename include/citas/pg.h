@@ -103,7 +103,8 @@ int pg_query_timeout(struct pg_pool *pool, unsigned timeout_ms, const char *sql,
  * pg_tx_begin() returns NULL when out of memory. pg_tx_add() copies the statement and returns 0, -ENOMEM
  * or -EINVAL (a failed add makes the commit fail with the same error). pg_tx_commit() always consumes
  * the tx; it returns 0 (the callback will run exactly once) or a negative errno (it will not).
- * pg_tx_abort() drops a tx that was not committed; accepts NULL.
+ * pg_tx_abort() drops a tx that was not committed; accepts NULL. A tx must be committed or aborted
+ * before its pool is destroyed.
  */
 struct pg_tx *pg_tx_begin(struct pg_pool *pool);
 int pg_tx_add(struct pg_tx *tx, const char *sql, int nparams, const char *const *values);

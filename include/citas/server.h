@@ -13,6 +13,55 @@
 #include <h2o.h>
 
 struct ring;
+struct redis_client;
+struct pg_pool;
+struct curl_client;
+struct server_worker;
+struct server_config;
+
+/* --- the application: routes and modules, given to server_start() by citasd's main --- */
+
+#define SERVER_MAX_PARAMS 4
+/* The {name} segments of a route pattern, in order (not decoded; each is one path segment). */
+struct server_params {
+    size_t n;
+    h2o_iovec_t v[SERVER_MAX_PARAMS];
+};
+/* A handler answers the request now or later (see server_async_alloc()); it never blocks. */
+typedef void (*server_handler)(h2o_req_t *req, const struct server_params *p);
+struct server_route {
+    const char *method;  /* "GET", "POST"...; GET routes also answer HEAD */
+    const char *pattern; /* "/api/v1/offices/{code}": a {name} segment matches one non-empty path segment */
+    const char *name;    /* label in /metrics */
+    server_handler handler;
+};
+
+/* A configuration key a module adds to citas.conf (overridable by CITAS_<KEY>). */
+struct server_config_key {
+    const char *name;
+    const char *def;
+};
+
+/*
+ * A module with per-worker state. Hooks run on the worker's own thread: worker_init after the worker's
+ * backends exist and before it accepts connections (*state is the module's own); worker_stop at shutdown,
+ * after the last connection closed (cancel timers, fail pending work: callbacks still run once);
+ * worker_free once the ring has drained. Any hook may be NULL.
+ */
+struct server_module {
+    const char *name;
+    const struct server_config_key *keys; /* terminated by {NULL, NULL}; may be NULL */
+    int (*worker_init)(struct server_worker *w, void **state);
+    void (*worker_stop)(void *state);
+    void (*worker_free)(void *state);
+};
+
+struct server_app {
+    const struct server_route *routes;
+    size_t nroutes;
+    const struct server_module *const *modules;
+    size_t nmodules;
+};
 
 /* Every key of ops/citas.conf; an environment variable CITAS_<KEY> (upper case) overrides the file. */
 struct server_config {
@@ -33,18 +82,32 @@ struct server_config {
     uint64_t pg_timeout_ms;
     uint64_t health_interval_ms; /* how often each worker pings Redis and PostgreSQL for /readyz */
     unsigned ring_entries;
+    /* keys declared by the application's modules, as strings */
+    size_t nextra;
+    struct server_config_extra {
+        const char *name;
+        char *value;
+    } * extra;
 };
 
-/* Fills *cfg with defaults, then the file at `path` (NULL: none), then CITAS_* environment variables.
- * Returns 0, or -1 with a message in err. Free with server_config_free(). */
-int server_config_load(struct server_config *cfg, const char *path, char *err, size_t errlen);
+/* Fills *cfg with defaults, then the file at `path` (NULL: none), then CITAS_* environment variables. The
+ * keys of app's modules are accepted too (app may be NULL). Returns 0, or -1 with a message in err. Free with
+ * server_config_free(). */
+int server_config_load(struct server_config *cfg, const struct server_app *app, const char *path, char *err,
+                       size_t errlen);
 void server_config_free(struct server_config *cfg);
+/* The value of a module's key (its default if not set), or NULL for an unknown key. */
+const char *server_config_get(const struct server_config *cfg, const char *name);
+/* The key as an unsigned number: 0, or -1 (with a message in err) if it is not one. */
+int server_config_uint(const struct server_config *cfg, const char *name, uint64_t *out, char *err,
+                       size_t errlen);
 
 struct server;
 
-/* Binds the listeners and starts the workers. The config must outlive the server. Returns 0, or -1 with a
- * message in err. */
-int server_start(const struct server_config *cfg, struct server **out, char *err, size_t errlen);
+/* Binds the listeners and starts the workers. The config and app must outlive the server. Returns 0, or -1
+ * with a message in err. */
+int server_start(const struct server_config *cfg, const struct server_app *app, struct server **out,
+                 char *err, size_t errlen);
 
 /* Graceful stop: stop accepting, let in-flight requests finish (up to shutdown_timeout_ms), close backends,
  * join the workers. Returns the number of connections that had to be dropped at the deadline. */
@@ -53,15 +116,57 @@ void server_free(struct server *s);
 
 /* --- for handlers (called on the worker thread that owns the request) --- */
 
-struct server_worker;
 struct server_worker *server_worker_of(h2o_req_t *req);
 struct ring *server_worker_ring(struct server_worker *w);
 unsigned server_worker_id(struct server_worker *w);
+const struct server_config *server_worker_config(struct server_worker *w);
+/* The worker's backend clients (owned by the worker, valid until its modules' worker_free). */
+struct redis_client *server_worker_redis(struct server_worker *w);
+struct pg_pool *server_worker_pg(struct server_worker *w);
+struct curl_client *server_worker_curl(struct server_worker *w);
+/* A module's per-worker state (what its worker_init returned), or NULL. */
+void *server_worker_module(struct server_worker *w, const struct server_module *m);
+
+/*
+ * Asynchronous handlers. server_async_alloc() returns zeroed state of `size` bytes tied to the request:
+ * server_async_req() gives the request back while the client is still there and NULL once h2o has
+ * disposed of it (client gone, connection closed); never touch the h2o_req_t after that. The handler
+ * releases the state with server_async_release() when it has nothing pending any more; the memory is
+ * freed once both the request is disposed and the state released. Calls on the worker's thread only.
+ */
+void *server_async_alloc(h2o_req_t *req, size_t size);
+h2o_req_t *server_async_req(void *state);
+void server_async_release(void *state);
+
+/* Request helpers. */
+/* The client's address as text ("127.0.0.1", "::1"); buf needs 64 bytes. */
+const char *server_client_ip(h2o_req_t *req, char *buf);
+/* The value of cookie `name` or NULL; *len receives its length. */
+const char *server_cookie(h2o_req_t *req, const char *name, size_t *len);
+/* The value of request header `name` (lower case) or NULL. */
+const char *server_header(h2o_req_t *req, const char *name, size_t *len);
+/* The decoded value of query parameter `name` (allocated in the request pool) or NULL. */
+const char *server_query(h2o_req_t *req, const char *name, size_t *len);
+/* Whether the request came over TLS. */
+int server_is_tls(h2o_req_t *req);
+/*
+ * The request body parsed as a JSON object. On a missing or wrong Content-Type, malformed JSON or a
+ * non-object it answers 415/400 itself and returns NULL (the handler just returns).
+ */
+struct json_value;
+const struct json_value *server_json_body(h2o_req_t *req);
+/* Adds a response header (name lower case; value copied). */
+void server_add_header(h2o_req_t *req, const char *name, const char *value);
 
 /* Responses. Bodies are copied into the request's pool. */
 void server_send(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len);
 void server_send_json(h2o_req_t *req, int status, const char *json, size_t len);
 /* application/problem+json with type, title, status and detail (detail is JSON-escaped). */
 void server_send_problem(h2o_req_t *req, int status, const char *title, const char *detail);
+
+/* The operations handlers, for the application's route table. */
+void server_on_healthz(h2o_req_t *req, const struct server_params *p);
+void server_on_readyz(h2o_req_t *req, const struct server_params *p);
+void server_on_metrics(h2o_req_t *req, const struct server_params *p);
 
 #endif

@@ -68,7 +68,7 @@ qassign() { printf '%s=%q\n' "$1" "$2"; }
 # The executable $1 built in build dir $2 (searched, since each module's meson.build picks its folder).
 find_bin() {
     local name=$1 dir=$2 f
-    for f in "$dir/src/server/$name" "$dir/src/ctl/$name" "$dir/$name"; do
+    for f in "$dir/src/citasd/$name" "$dir/src/ctl/$name" "$dir/$name"; do
         [ -x "$f" ] && [ -f "$f" ] && { echo "$f"; return 0; }
     done
     f=$(find "$dir" -maxdepth 4 -type f -name "$name" -perm -u+x 2>/dev/null | head -n 1)

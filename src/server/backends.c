@@ -111,6 +111,14 @@ int backends_start(struct server_worker *w)
     rc_ = curl_client_create(w->ring, NULL, &b->curl);
     if (rc_ < 0)
         return rc_;
+    const struct server_app *app = w->srv->app;
+    w->module_state = calloc(app->nmodules + 1, sizeof(void *));
+    if (w->module_state == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < app->nmodules; i++)
+        if (app->modules[i]->worker_init != NULL &&
+            (rc_ = app->modules[i]->worker_init(w, &w->module_state[i])) != 0)
+            return rc_;
     b->tick = (struct ring_op){.cb = on_tick, .data = b};
     /* the first check runs as soon as the loop starts, so /readyz turns true without waiting a full interval
      */
@@ -124,6 +132,10 @@ void backends_stop(struct server_worker *w)
         return;
     b->stopping = 1;
     ring_cancel(w->ring, &b->tick);
+    const struct server_app *app = w->srv->app;
+    for (size_t i = app->nmodules; w->module_state != NULL && i-- > 0;)
+        if (app->modules[i]->worker_stop != NULL && w->module_state[i] != NULL)
+            app->modules[i]->worker_stop(w->module_state[i]);
     redis_client_destroy(b->redis);
     b->redis = NULL;
     pg_pool_destroy(b->pg);
@@ -142,6 +154,36 @@ void backends_free(struct server_worker *w)
     if (w->backends == NULL)
         return;
     backends_stop(w);
+    const struct server_app *app = w->srv->app;
+    for (size_t i = app->nmodules; w->module_state != NULL && i-- > 0;)
+        if (app->modules[i]->worker_free != NULL && w->module_state[i] != NULL)
+            app->modules[i]->worker_free(w->module_state[i]);
+    free(w->module_state);
+    w->module_state = NULL;
     free(w->backends);
     w->backends = NULL;
+}
+
+struct redis_client *server_worker_redis(struct server_worker *w)
+{
+    return w->backends != NULL ? w->backends->redis : NULL;
+}
+
+struct pg_pool *server_worker_pg(struct server_worker *w)
+{
+    return w->backends != NULL ? w->backends->pg : NULL;
+}
+
+struct curl_client *server_worker_curl(struct server_worker *w)
+{
+    return w->backends != NULL ? w->backends->curl : NULL;
+}
+
+void *server_worker_module(struct server_worker *w, const struct server_module *m)
+{
+    const struct server_app *app = w->srv->app;
+    for (size_t i = 0; w->module_state != NULL && i < app->nmodules; i++)
+        if (app->modules[i] == m)
+            return w->module_state[i];
+    return NULL;
 }

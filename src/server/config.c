@@ -86,6 +86,45 @@ static int set(struct server_config *cfg, const struct key *k, const char *value
     return 0;
 }
 
+static struct server_config_extra *find_extra(const struct server_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nextra; i++)
+        if (strcmp(cfg->extra[i].name, name) == 0)
+            return &cfg->extra[i];
+    return NULL;
+}
+
+static int set_extra(struct server_config_extra *x, const char *value, char *err, size_t errlen)
+{
+    char *copy = strdup(value);
+    if (copy == NULL)
+        return fail(err, errlen, "out of memory"), -1;
+    free(x->value);
+    x->value = copy;
+    return 0;
+}
+
+const char *server_config_get(const struct server_config *cfg, const char *name)
+{
+    struct server_config_extra *x = find_extra(cfg, name);
+    return x != NULL ? x->value : NULL;
+}
+
+int server_config_uint(const struct server_config *cfg, const char *name, uint64_t *out, char *err,
+                       size_t errlen)
+{
+    const char *v = server_config_get(cfg, name);
+    if (v == NULL)
+        return fail(err, errlen, "unknown configuration key %s", name), -1;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || v[0] == '-')
+        return fail(err, errlen, "%s: '%s' is not a non-negative integer", name, v), -1;
+    *out = n;
+    return 0;
+}
+
 static const struct key *find(const char *name)
 {
     for (size_t i = 0; i < NKEYS; i++)
@@ -130,7 +169,11 @@ static int load_file(struct server_config *cfg, const char *path, char *err, siz
             value++;
         }
         const struct key *k = find(name);
-        if (k == NULL) {
+        struct server_config_extra *x = k == NULL ? find_extra(cfg, name) : NULL;
+        if (x != NULL) {
+            if (set_extra(x, value, err, errlen) != 0)
+                rc = -1;
+        } else if (k == NULL) {
             fail(err, errlen, "%s:%d: unknown key '%s'", path, lineno, name);
             rc = -1;
         } else if (set(cfg, k, value, err, errlen) != 0) {
@@ -141,22 +184,57 @@ static int load_file(struct server_config *cfg, const char *path, char *err, siz
     return rc;
 }
 
-int server_config_load(struct server_config *cfg, const char *path, char *err, size_t errlen)
+static int add_module_keys(struct server_config *cfg, const struct server_app *app, char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (size_t m = 0; app != NULL && m < app->nmodules; m++)
+        for (const struct server_config_key *k = app->modules[m]->keys; k != NULL && k->name != NULL; k++)
+            n++;
+    if (n == 0)
+        return 0;
+    if ((cfg->extra = calloc(n, sizeof(*cfg->extra))) == NULL)
+        return fail(err, errlen, "out of memory"), -1;
+    for (size_t m = 0; m < app->nmodules; m++)
+        for (const struct server_config_key *k = app->modules[m]->keys; k != NULL && k->name != NULL; k++) {
+            if (find(k->name) != NULL || find_extra(cfg, k->name) != NULL)
+                return fail(err, errlen, "configuration key %s is declared twice", k->name), -1;
+            cfg->extra[cfg->nextra].name = k->name;
+            if (set_extra(&cfg->extra[cfg->nextra++], k->def, err, errlen) != 0)
+                return -1;
+        }
+    return 0;
+}
+
+static void env_name(char *env, size_t cap, const char *name)
+{
+    size_t n = (size_t)snprintf(env, cap, "CITAS_");
+    for (const char *p = name; *p && n < cap - 1; p++)
+        env[n++] = (char)toupper((unsigned char)*p);
+    env[n] = '\0';
+}
+
+int server_config_load(struct server_config *cfg, const struct server_app *app, const char *path, char *err,
+                       size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
     for (size_t i = 0; i < NKEYS; i++)
         if (set(cfg, &keys[i], keys[i].def, err, errlen) != 0)
             return -1;
+    if (add_module_keys(cfg, app, err, errlen) != 0)
+        return -1;
     if (path != NULL && load_file(cfg, path, err, errlen) != 0)
         return -1;
+    char env[96];
     for (size_t i = 0; i < NKEYS; i++) {
-        char env[64] = "CITAS_";
-        size_t n = strlen(env);
-        for (const char *p = keys[i].name; *p && n < sizeof(env) - 1; p++)
-            env[n++] = (char)toupper((unsigned char)*p);
-        env[n] = '\0';
+        env_name(env, sizeof(env), keys[i].name);
         const char *v = getenv(env);
         if (v != NULL && set(cfg, &keys[i], v, err, errlen) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < cfg->nextra; i++) {
+        env_name(env, sizeof(env), cfg->extra[i].name);
+        const char *v = getenv(env);
+        if (v != NULL && set_extra(&cfg->extra[i], v, err, errlen) != 0)
             return -1;
     }
     if (cfg->listen[0] == '\0' && cfg->tls_listen[0] == '\0')
@@ -179,4 +257,9 @@ void server_config_free(struct server_config *cfg)
             free(*(char **)((char *)cfg + keys[i].offset));
             *(char **)((char *)cfg + keys[i].offset) = NULL;
         }
+    for (size_t i = 0; i < cfg->nextra; i++)
+        free(cfg->extra[i].value);
+    free(cfg->extra);
+    cfg->extra = NULL;
+    cfg->nextra = 0;
 }

@@ -12,7 +12,7 @@ uint64_t server_monotonic_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void health_on_healthz(h2o_req_t *req, const struct route_params *p)
+void server_on_healthz(h2o_req_t *req, const struct server_params *p)
 {
     (void)p;
     server_send_json(req, 200, H2O_STRLIT("{\"status\":\"ok\"}\n"));
@@ -24,7 +24,7 @@ static int fresh(atomic_int *ok, atomic_ullong *at, uint64_t now, uint64_t max_a
     return atomic_load(ok) && now - atomic_load(at) <= max_age;
 }
 
-void health_on_readyz(h2o_req_t *req, const struct route_params *p)
+void server_on_readyz(h2o_req_t *req, const struct server_params *p)
 {
     (void)p;
     struct server *srv = server_worker_of(req)->srv;
@@ -49,7 +49,7 @@ void health_on_readyz(h2o_req_t *req, const struct route_params *p)
     server_send_json(req, ready ? 200 : 503, buf, n);
 }
 
-void health_on_metrics(h2o_req_t *req, const struct route_params *p)
+void server_on_metrics(h2o_req_t *req, const struct server_params *p)
 {
     (void)p;
     struct server *srv = server_worker_of(req)->srv;

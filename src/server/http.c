@@ -1,8 +1,14 @@
 /* HTTP helpers and the single h2o handler that applies limits and dispatches to the route table. */
 #include "internal.h"
+#include "citas/json.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct server_worker *server_worker_of(h2o_req_t *req)
 {
@@ -136,9 +142,9 @@ int server_on_req(h2o_handler_t *self, h2o_req_t *req)
         server_send_problem(req, 400, "Bad request", "The request target must be an absolute path.");
         return 0;
     }
-    struct route_params params;
+    struct server_params params;
     int path_known;
-    const struct route *r = route_match(req->method, req->path, &params, &path_known);
+    const struct server_route *r = route_match(req->method, req->path, &params, &path_known);
     if (r == NULL) {
         if (path_known)
             server_send_problem(req, 405, "Method not allowed",
@@ -149,4 +155,207 @@ int server_on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     r->handler(req, &params);
     return 0;
+}
+
+const struct server_config *server_worker_config(struct server_worker *w)
+{
+    return w->srv->cfg;
+}
+
+/* --- asynchronous handlers --- */
+
+struct async_hdr {
+    h2o_req_t *req; /* NULL once h2o disposed of the request */
+    int released;
+    _Alignas(max_align_t) char state[];
+};
+
+static void on_req_disposed(void *p)
+{
+    struct async_hdr *h = *(struct async_hdr **)p;
+    h->req = NULL;
+    if (h->released)
+        free(h);
+}
+
+void *server_async_alloc(h2o_req_t *req, size_t size)
+{
+    struct async_hdr *h = calloc(1, sizeof(*h) + size);
+    if (h == NULL)
+        h2o_fatal("out of memory");
+    h->req = req;
+    /* a pointer-sized token in the request's pool tells us when h2o disposes of the request */
+    struct async_hdr **token = h2o_mem_alloc_shared(&req->pool, sizeof(*token), on_req_disposed);
+    *token = h;
+    return h->state;
+}
+
+static struct async_hdr *hdr_of(void *state)
+{
+    return (struct async_hdr *)((char *)state - offsetof(struct async_hdr, state));
+}
+
+h2o_req_t *server_async_req(void *state)
+{
+    return hdr_of(state)->req;
+}
+
+void server_async_release(void *state)
+{
+    struct async_hdr *h = hdr_of(state);
+    h->released = 1;
+    if (h->req == NULL)
+        free(h);
+}
+
+/* --- request helpers --- */
+
+const char *server_client_ip(h2o_req_t *req, char *buf)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    buf[0] = '\0';
+    if (len == 0)
+        return buf;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, 64);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, 64);
+    return buf;
+}
+
+const char *server_header(h2o_req_t *req, const char *name, size_t *len)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (h2o_memis(h->name->base, h->name->len, name, nlen)) {
+            if (len != NULL)
+                *len = h->value.len;
+            /* h2o's values are not NUL-terminated: copy into the pool */
+            char *v = h2o_mem_alloc_pool(&req->pool, h->value.len + 1);
+            memcpy(v, h->value.base, h->value.len);
+            v[h->value.len] = '\0';
+            return v;
+        }
+    }
+    return NULL;
+}
+
+const char *server_cookie(h2o_req_t *req, const char *name, size_t *len)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (h->name != &H2O_TOKEN_COOKIE->buf)
+            continue;
+        const char *p = h->value.base, *end = p + h->value.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';'))
+                p++;
+            const char *eq = memchr(p, '=', (size_t)(end - p));
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            if (semi == NULL)
+                semi = end;
+            if (eq != NULL && eq < semi && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+                size_t vlen = (size_t)(semi - eq - 1);
+                char *v = h2o_mem_alloc_pool(&req->pool, vlen + 1);
+                memcpy(v, eq + 1, vlen);
+                v[vlen] = '\0';
+                if (len != NULL)
+                    *len = vlen;
+                return v;
+            }
+            p = semi;
+        }
+    }
+    return NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+const char *server_query(h2o_req_t *req, const char *name, size_t *len)
+{
+    if (req->query_at == SIZE_MAX)
+        return NULL;
+    size_t nlen = strlen(name);
+    const char *p = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        if (amp == NULL)
+            amp = end;
+        const char *eq = memchr(p, '=', (size_t)(amp - p));
+        const char *kend = eq != NULL ? eq : amp;
+        if ((size_t)(kend - p) == nlen && memcmp(p, name, nlen) == 0) {
+            const char *v = eq != NULL ? eq + 1 : amp;
+            char *out = h2o_mem_alloc_pool(&req->pool, (size_t)(amp - v) + 1), *o = out;
+            for (; v < amp; v++) {
+                int hi, lo;
+                if (*v == '+') {
+                    *o++ = ' ';
+                } else if (*v == '%' && amp - v >= 3 && (hi = hexval(v[1])) >= 0 &&
+                           (lo = hexval(v[2])) >= 0) {
+                    *o++ = (char)(hi * 16 + lo);
+                    v += 2;
+                } else {
+                    *o++ = *v;
+                }
+            }
+            *o = '\0';
+            if (len != NULL)
+                *len = (size_t)(o - out);
+            return out;
+        }
+        p = amp + 1;
+    }
+    return NULL;
+}
+
+int server_is_tls(h2o_req_t *req)
+{
+    return req->scheme == &H2O_URL_SCHEME_HTTPS;
+}
+
+const struct json_value *server_json_body(h2o_req_t *req)
+{
+    size_t ctlen;
+    const char *ct = server_header(req, "content-type", &ctlen);
+    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] != '\0' && ct[16] != ';')) {
+        server_send_problem(req, 415, "Unsupported media type", "Send the request body as application/json.");
+        return NULL;
+    }
+    const char *err = "empty body";
+    size_t at = 0;
+    const struct json_value *v = req->entity.base != NULL
+                                     ? json_parse(&req->pool, req->entity.base, req->entity.len, &err, &at)
+                                     : NULL;
+    if (v == NULL) {
+        char detail[160];
+        snprintf(detail, sizeof(detail), "The body is not valid JSON: %s at byte %zu.", err, at);
+        server_send_problem(req, 400, "Malformed JSON", detail);
+        return NULL;
+    }
+    if (v->type != JSON_OBJECT) {
+        server_send_problem(req, 400, "Malformed JSON", "The body must be a JSON object.");
+        return NULL;
+    }
+    return v;
+}
+
+void server_add_header(h2o_req_t *req, const char *name, const char *value)
+{
+    size_t nlen = strlen(name), vlen = strlen(value);
+    char *n = h2o_mem_alloc_pool(&req->pool, nlen), *v = h2o_mem_alloc_pool(&req->pool, vlen);
+    memcpy(n, name, nlen);
+    memcpy(v, value, vlen);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, n, nlen, 1, NULL, v, vlen);
 }

@@ -38,11 +38,13 @@ struct server_worker {
     uint64_t stop_deadline;
     int dropped;
     struct backends *backends;
+    void **module_state; /* one per app module */
     struct worker_health health;
 };
 
 struct server {
     const struct server_config *cfg;
+    const struct server_app *app;
     h2o_globalconf_t globalconf;
     SSL_CTX *ssl_ctx;
     h2o_access_log_filehandle_t *access_log;
@@ -50,27 +52,14 @@ struct server {
     struct server_worker *workers;
 };
 
-/* routes.c */
-#define ROUTE_MAX_PARAMS 4
-struct route_params {
-    size_t n;
-    h2o_iovec_t v[ROUTE_MAX_PARAMS];
-};
-typedef void (*route_handler)(h2o_req_t *req, const struct route_params *p);
-struct route {
-    const char *method;
-    const char *pattern; /* "/api/v1/offices/{code}": a {name} segment matches one path segment */
-    const char *name;    /* metrics label */
-    route_handler handler;
-};
-/* The route for method + path; *path_known says whether the path exists for another method. */
-const struct route *route_match(h2o_iovec_t method, h2o_iovec_t path, struct route_params *p,
-                                int *path_known);
+/* router.c: matching against the application's route table (set once, before the workers start) */
+void router_init(const struct server_app *app);
+const struct server_route *route_match(h2o_iovec_t method, h2o_iovec_t path, struct server_params *p,
+                                       int *path_known);
 size_t route_count(void);
-const struct route *route_at(size_t i);
-/* index used by metrics for requests that matched no route */
-#define ROUTE_NONE ((size_t)-1)
-size_t route_index(const struct route *r);
+const struct server_route *route_at(size_t i);
+#define ROUTE_NONE ((size_t)-1) /* metrics index of requests that matched no route */
+size_t route_index(const struct server_route *r);
 
 /* http.c: the one h2o handler (limits, then the route table) */
 int server_on_req(h2o_handler_t *self, h2o_req_t *req);
@@ -80,18 +69,13 @@ void metrics_observe(size_t route, int status, double seconds);
 /* Renders the Prometheus text exposition of everything into buf (allocated in pool). */
 h2o_iovec_t metrics_render(struct server *srv, h2o_mem_pool_t *pool);
 
-/* health.c: /healthz, /readyz, /metrics */
-void health_on_healthz(h2o_req_t *req, const struct route_params *p);
-void health_on_readyz(h2o_req_t *req, const struct route_params *p);
-void health_on_metrics(h2o_req_t *req, const struct route_params *p);
-
 /* worker.c: the lifecycle of one worker thread, driven by server.c */
 int worker_start(struct server_worker *w);
 void worker_request_stop(struct server_worker *w);
 int worker_join(struct server_worker *w); /* returns connections dropped at the deadline */
 void worker_free(struct server_worker *w);
 
-/* backends.c */
+/* backends.c: the worker's clients, its health checks, and the modules' per-worker hooks */
 int backends_start(struct server_worker *w);
 void backends_stop(struct server_worker *w);
 /* true once every pending backend call has completed after backends_stop() */

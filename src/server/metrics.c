@@ -67,7 +67,7 @@ static void put(struct out *o, const char *fmt, ...)
 
 static const char *route_name(size_t r)
 {
-    const struct route *rt = route_at(r);
+    const struct server_route *rt = route_at(r);
     return rt != NULL ? rt->name : "none";
 }
 

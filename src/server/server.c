@@ -77,9 +77,9 @@ static SSL_CTX *make_ssl_ctx(const struct server_config *cfg, char *err, size_t 
 static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     (void)self;
-    struct route_params p;
+    struct server_params p;
     int known;
-    const struct route *r = route_match(req->method, req->path, &p, &known);
+    const struct server_route *r = route_match(req->method, req->path, &p, &known);
     double secs = 0;
     if (req->timestamps.response_end_at.tv_sec != 0)
         secs = (double)h2o_timeval_subtract(&req->timestamps.request_begin_at,
@@ -120,12 +120,15 @@ static int configure(struct server *s, char *err, size_t errlen)
     return 0;
 }
 
-int server_start(const struct server_config *cfg, struct server **out, char *err, size_t errlen)
+int server_start(const struct server_config *cfg, const struct server_app *app, struct server **out,
+                 char *err, size_t errlen)
 {
     struct server *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return fail(err, errlen, "out of memory");
     s->cfg = cfg;
+    s->app = app;
+    router_init(app);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     s->nworkers = cfg->workers != 0 ? cfg->workers : (unsigned)(cores > 0 ? cores : 1);
     s->workers = calloc(s->nworkers, sizeof(*s->workers));

@@ -1,5 +1,6 @@
 /* citasd: loads the configuration, starts the workers and stops them gracefully on SIGTERM or SIGINT. */
 #include "citas/curl.h"
+#include "app.h"
 #include "citas/server.h"
 
 #include <signal.h>
@@ -25,7 +26,7 @@ int main(int argc, char **argv)
     }
     struct server_config cfg;
     char err[512];
-    if (server_config_load(&cfg, path, err, sizeof(err)) != 0) {
+    if (server_config_load(&cfg, &citasd_app, path, err, sizeof(err)) != 0) {
         fprintf(stderr, "citasd: %s\n", err);
         server_config_free(&cfg);
         return 2;
@@ -44,7 +45,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct server *srv;
-    if (server_start(&cfg, &srv, err, sizeof(err)) != 0) {
+    if (server_start(&cfg, &citasd_app, &srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "citasd: %s\n", err);
         server_config_free(&cfg);
         curl_client_global_cleanup();

@@ -1,32 +1,34 @@
-/* The route table of citasd: every endpoint, its metrics label and its handler. */
+/* Matching a request against the application's route table. */
 #include "internal.h"
 
 #include <string.h>
 
-static const struct route routes[] = {
-    {"GET", "/healthz", "healthz", health_on_healthz},
-    {"GET", "/readyz", "readyz", health_on_readyz},
-    {"GET", "/metrics", "metrics", health_on_metrics},
-};
-#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+static const struct server_route *routes;
+static size_t nroutes;
+
+void router_init(const struct server_app *app)
+{
+    routes = app->routes;
+    nroutes = app->nroutes;
+}
 
 size_t route_count(void)
 {
-    return NROUTES;
+    return nroutes;
 }
 
-const struct route *route_at(size_t i)
+const struct server_route *route_at(size_t i)
 {
-    return i < NROUTES ? &routes[i] : NULL;
+    return i < nroutes ? &routes[i] : NULL;
 }
 
-size_t route_index(const struct route *r)
+size_t route_index(const struct server_route *r)
 {
     return r == NULL ? ROUTE_NONE : (size_t)(r - routes);
 }
 
 /* Matches the path (without query string) against a pattern, segment by segment. */
-static int match(const char *pattern, const char *path, size_t len, struct route_params *p)
+static int match(const char *pattern, const char *path, size_t len, struct server_params *p)
 {
     const char *end = path + len;
     p->n = 0;
@@ -36,7 +38,7 @@ static int match(const char *pattern, const char *path, size_t len, struct route
             const char *seg = path;
             while (path < end && *path != '/')
                 path++;
-            if (path == seg || p->n == ROUTE_MAX_PARAMS)
+            if (path == seg || p->n == SERVER_MAX_PARAMS)
                 return 0;
             p->v[p->n++] = h2o_iovec_init(seg, (size_t)(path - seg));
             pattern = close + 1;
@@ -50,14 +52,15 @@ static int match(const char *pattern, const char *path, size_t len, struct route
     return path == end;
 }
 
-const struct route *route_match(h2o_iovec_t method, h2o_iovec_t path, struct route_params *p, int *path_known)
+const struct server_route *route_match(h2o_iovec_t method, h2o_iovec_t path, struct server_params *p,
+                                       int *path_known)
 {
     size_t len = path.len;
     const char *q = memchr(path.base, '?', path.len);
     if (q != NULL)
         len = (size_t)(q - path.base);
     *path_known = 0;
-    for (size_t i = 0; i < NROUTES; i++) {
+    for (size_t i = 0; i < nroutes; i++) {
         if (!match(routes[i].pattern, path.base, len, p))
             continue;
         if (h2o_memis(method.base, method.len, routes[i].method, strlen(routes[i].method)))

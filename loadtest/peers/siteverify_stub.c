@@ -1,22 +1,18 @@
-/*
- * siteverify-stub [--port P] [--delay-ms N]: a local stand-in for hCaptcha's siteverify API, on
- * http_sink. It answers any POST with form fields secret/response like hCaptcha does:
- *   - secret missing                    -> success false, "missing-input-secret"
- *   - secret not the published test one -> success false, "invalid-input-secret"
- *   - response missing                  -> success false, "missing-input-response"
- *   - response is the published test response or starts with "pass" -> success true
- *   - anything else                     -> success false, "invalid-input-response"
- * Runs until SIGINT or SIGTERM.
- */
+/* siteverify_stub: see siteverify_stub.h. */
+#include "siteverify_stub.h"
 #include "http_sink.h"
 
-#include <signal.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TEST_SECRET   "0x0000000000000000000000000000000000000000"
-#define TEST_RESPONSE "10000000-aaaa-bbbb-cccc-000000000001"
+struct siteverify_stub {
+    struct http_sink *sink;
+    pthread_mutex_t lock;
+    char hostname[256];
+};
 
 static int hexval(char c)
 {
@@ -56,59 +52,86 @@ static int form_field(const char *body, size_t len, const char *name, char *out,
 
 static void on_request(const struct http_sink_request *req, struct http_sink_response *res, void *ctx)
 {
-    (void)ctx;
-    char secret[256], response[4096];
+    struct siteverify_stub *s = ctx;
+    char secret[256], sitekey[256], response[20000];
     const char *error = NULL;
     if (form_field(req->body, req->body_len, "secret", secret, sizeof(secret)) != 0 || !secret[0])
         error = "missing-input-secret";
-    else if (strcmp(secret, TEST_SECRET) != 0)
+    else if (strcmp(secret, SITEVERIFY_TEST_SECRET) != 0)
         error = "invalid-input-secret";
+    else if (form_field(req->body, req->body_len, "sitekey", sitekey, sizeof(sitekey)) == 0 &&
+             strcmp(sitekey, SITEVERIFY_TEST_SITEKEY) != 0)
+        error = "sitekey-secret-mismatch";
     else if (form_field(req->body, req->body_len, "response", response, sizeof(response)) != 0 ||
              !response[0])
         error = "missing-input-response";
-    else if (strcmp(response, TEST_RESPONSE) != 0 && strncmp(response, "pass", 4) != 0)
+    else if (strcmp(response, SITEVERIFY_TEST_RESPONSE) != 0 && strncmp(response, "pass", 4) != 0)
         error = "invalid-input-response";
-    char buf[256];
+    char buf[512];
     int n;
-    if (error == NULL)
-        n = snprintf(
-            buf, sizeof(buf),
-            "{\"success\":true,\"challenge_ts\":\"2024-01-01T00:00:00Z\",\"hostname\":\"localhost\"}");
-    else
+    if (error == NULL) {
+        pthread_mutex_lock(&s->lock);
+        n = snprintf(buf, sizeof(buf),
+                     "{\"success\":true,\"challenge_ts\":\"2024-01-01T00:00:00Z\",\"hostname\":\"%s\"}",
+                     s->hostname);
+        pthread_mutex_unlock(&s->lock);
+    } else {
         n = snprintf(buf, sizeof(buf), "{\"success\":false,\"error-codes\":[\"%s\"]}", error);
+    }
     res->body = strdup(buf);
     res->body_len = res->body ? (size_t)n : 0;
 }
 
-int main(int argc, char **argv)
+int siteverify_stub_start(int port, struct siteverify_stub **out)
 {
-    int port = 8025, delay = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
-            port = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--delay-ms") == 0 && i + 1 < argc)
-            delay = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: siteverify-stub [--port P] [--delay-ms N]\n");
-            return 2;
-        }
-    }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    struct http_sink *s;
-    int rc = http_sink_start(port, on_request, NULL, &s);
+    struct siteverify_stub *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    pthread_mutex_init(&s->lock, NULL);
+    strcpy(s->hostname, "localhost");
+    int rc = http_sink_start(port, on_request, s, &s->sink);
     if (rc != 0) {
-        fprintf(stderr, "siteverify-stub: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(-rc));
-        return 1;
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return rc;
     }
-    http_sink_set_delay(s, delay);
-    printf("siteverify-stub: listening on 127.0.0.1:%d\n", http_sink_port(s));
-    fflush(stdout);
-    int sig;
-    sigwait(&set, &sig);
-    http_sink_stop(s);
+    *out = s;
     return 0;
+}
+
+int siteverify_stub_port(const struct siteverify_stub *s)
+{
+    return http_sink_port(s->sink);
+}
+
+void siteverify_stub_set_delay(struct siteverify_stub *s, int ms)
+{
+    http_sink_set_delay(s->sink, ms);
+}
+
+void siteverify_stub_set_hostname(struct siteverify_stub *s, const char *hostname)
+{
+    pthread_mutex_lock(&s->lock);
+    /* JSON-safe: anything but printable ASCII without quotes and backslashes becomes '?'. */
+    size_t i = 0;
+    for (; hostname[i] && i + 1 < sizeof(s->hostname); i++) {
+        char ch = hostname[i];
+        s->hostname[i] = (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') ? ch : '?';
+    }
+    s->hostname[i] = '\0';
+    pthread_mutex_unlock(&s->lock);
+}
+
+struct http_sink *siteverify_stub_sink(struct siteverify_stub *s)
+{
+    return s->sink;
+}
+
+void siteverify_stub_stop(struct siteverify_stub *s)
+{
+    if (s == NULL)
+        return;
+    http_sink_stop(s->sink);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
 }

@@ -1,0 +1,129 @@
+/*
+ * guard: the bot defences of one worker — hCaptcha verification and token-bucket rate limits in Redis.
+ *
+ * Captcha: guard_verify_captcha() claims the response in Redis (SET NX of its SHA-256, with a TTL of
+ * reuse_ttl_s) and then asks the siteverify service (form-encoded POST of secret, response, remoteip,
+ * sitekey through the curl client). A response seen before is GUARD_CAPTCHA_REUSED even if siteverify
+ * would accept it; the claim is released again when siteverify could not answer, so the citizen may retry.
+ * Anything that prevents a verdict (siteverify down, slow, answering garbage or refusing our secret; Redis
+ * down) is GUARD_UNAVAILABLE: the HTTP layer answers 503 with Retry-After. Nothing passes unchecked.
+ *
+ * Rate limits: rules "route:dimension=capacity/period" (see guard_config.rate_limits). guard_rate_check()
+ * runs ONE Lua script that refills (with Redis server time) every bucket that applies to the call and
+ * either takes one token from each or, if any is empty, takes none and answers GUARD_RATE_LIMITED with the
+ * seconds until all have a token. Idle buckets expire once full again.
+ *
+ * Threads: a guard belongs to one worker thread (its ring, Redis client and curl client); every call and
+ * callback happens there. Callbacks: a call that returns 0 gets exactly one callback, always from a later
+ * point (never from inside the call that made it). The caller keeps ctx valid until then, or calls
+ * guard_cancel(g, ctx) first (an HTTP request closed early).
+ */
+#ifndef CITAS_GUARD_H
+#define CITAS_GUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ring;
+struct redis_client;
+struct curl_client;
+struct guard;
+
+#define GUARD_DEFAULT_SITEVERIFY_URL "https://api.hcaptcha.com/siteverify"
+#define GUARD_DEFAULT_ACTIONS        "register,login,booking"
+#define GUARD_MAX_RESPONSE           16384 /* longer captcha responses are GUARD_CAPTCHA_INVALID */
+#define GUARD_MAX_SUBJECT            512 /* longer ip/account/document values make guard_rate_check -EINVAL */
+
+/* Strings are copied by guard_create(); NULL means the default. */
+struct guard_config {
+    const char *siteverify_url; /* default GUARD_DEFAULT_SITEVERIFY_URL */
+    const char *secret;         /* hCaptcha secret; required (non-empty) when any action needs a captcha */
+    const char *sitekey;        /* sent as `sitekey` when non-empty */
+    const char *hostname;       /* accepted reply hostnames, comma-separated; NULL/"": not checked */
+    uint32_t timeout_ms;        /* whole siteverify exchange; 0: 3000 */
+    const char *actions;        /* actions needing a captcha, comma-separated; NULL: GUARD_DEFAULT_ACTIONS */
+    /*
+     * Comma-separated rules "route:dimension=capacity/period": a bucket of `capacity` tokens refilled
+     * evenly over `period` seconds (suffix s, m or h allowed). route: [a-z0-9_-]{1,32} or "*" (every route);
+     * dimension: ip, account, document, or route (one bucket shared by everyone on that route).
+     * Example: "login:ip=20/60,login:account=5/300,register:ip=5/3600,booking:account=10/60".
+     * NULL or "": no limits.
+     */
+    const char *rate_limits;
+    uint32_t reuse_ttl_s;   /* how long a verified response is remembered; 0: 150 */
+    const char *key_prefix; /* Redis key prefix; NULL: "citas:guard:" */
+};
+
+/* Validates a configuration (rule syntax, lists, URL). 0, or -EINVAL with a one-line reason in err. */
+int guard_config_check(const struct guard_config *cfg, char *err, size_t errlen);
+
+/*
+ * Creates a guard over the worker's ring and clients (which must outlive it). Returns 0, -EINVAL for a
+ * configuration guard_config_check() refuses (reason in err if not NULL), or -ENOMEM.
+ */
+int guard_create(struct ring *ring, struct redis_client *redis, struct curl_client *curl,
+                 const struct guard_config *cfg, struct guard **out, char *err, size_t errlen);
+
+/*
+ * Answers every pending call GUARD_UNAVAILABLE (callbacks run inside this call), aborts its siteverify
+ * transfers and frees the guard, on its thread, before the Redis and curl clients are destroyed. Run the
+ * ring for a turn before ring_destroy(). Accepts NULL.
+ */
+void guard_destroy(struct guard *g);
+
+enum guard_verdict {
+    GUARD_OK,
+    GUARD_CAPTCHA_MISSING, /* no response given (400) */
+    GUARD_CAPTCHA_INVALID, /* siteverify refused it, or wrong hostname (400/403) */
+    GUARD_CAPTCHA_REUSED,  /* already used (400/403) */
+    GUARD_UNAVAILABLE,     /* no verdict possible now: siteverify or Redis down/slow (503 + Retry-After) */
+    GUARD_RATE_LIMITED,    /* a bucket is empty (429 + Retry-After) */
+};
+
+/* A short English name of a verdict ("ok", "captcha_missing", ...), for logs and metrics labels. */
+const char *guard_verdict_name(enum guard_verdict v);
+
+/* 1 if `action` (e.g. "login") is listed in the configured captcha actions, else 0. */
+int guard_needs_captcha(const struct guard *g, const char *action);
+
+typedef void (*guard_captcha_cb)(enum guard_verdict v, void *ctx);
+
+/*
+ * Verifies the `h-captcha-response` of a request for `action`. An action needing no captcha is GUARD_OK;
+ * a NULL or empty response GUARD_CAPTCHA_MISSING. remote_ip (may be NULL) is passed on as `remoteip`.
+ * Returns 0 (cb will run once) or -ENOMEM.
+ */
+int guard_verify_captcha(struct guard *g, const char *action, const char *response, const char *remote_ip,
+                         guard_captcha_cb cb, void *ctx);
+
+/* Who makes a request; NULL or "" fields are unknown and their buckets are not consulted. */
+struct guard_subject {
+    const char *ip;
+    const char *account;  /* e.g. the account id or the email being logged in */
+    const char *document; /* identity document number */
+};
+
+/* retry_after_s >= 1 with GUARD_RATE_LIMITED, else 0. */
+typedef void (*guard_rate_cb)(enum guard_verdict v, unsigned retry_after_s, void *ctx);
+
+/*
+ * Takes one token from every bucket of the rules of `routes` (one route name or several, comma-separated,
+ * e.g. "api,login"; rules of route "*" always apply) for the subject's known fields, or none if any is
+ * empty. Verdicts: GUARD_OK, GUARD_RATE_LIMITED, GUARD_UNAVAILABLE (Redis). No applicable rule: GUARD_OK.
+ * Returns 0 (cb will run once), -EINVAL (a subject field longer than GUARD_MAX_SUBJECT) or -ENOMEM.
+ */
+int guard_rate_check(struct guard *g, const char *routes, const struct guard_subject *subject,
+                     guard_rate_cb cb, void *ctx);
+
+/* Stops the callbacks of every pending call made with `ctx` (none of them will run); returns how many. */
+size_t guard_cancel(struct guard *g, void *ctx);
+
+/* Counters since creation, for /metrics. */
+struct guard_stats {
+    uint64_t captcha_ok, captcha_missing, captcha_invalid, captcha_reused, captcha_unavailable;
+    uint64_t rate_ok, rate_limited, rate_unavailable;
+    uint64_t pending; /* calls awaiting their callback */
+};
+void guard_get_stats(const struct guard *g, struct guard_stats *out);
+
+#endif

@@ -126,4 +126,15 @@ struct guard_stats {
 };
 void guard_get_stats(const struct guard *g, struct guard_stats *out);
 
+/*
+ * citasd glue (src/guard/module.c): the module gives every worker its own guard, configured from the keys
+ * hcaptcha_siteverify_url, hcaptcha_secret, hcaptcha_sitekey, hcaptcha_hostname, hcaptcha_timeout_ms,
+ * captcha_actions, captcha_reuse_ttl_s and rate_limits (see ops/citas.conf).
+ */
+struct server_module;
+struct server_worker;
+extern const struct server_module guard_server_module;
+/* The guard of the worker (on that worker's thread), or NULL if the module is not in the application. */
+struct guard *guard_for_worker(struct server_worker *w);
+
 #endif

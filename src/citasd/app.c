@@ -1,5 +1,6 @@
 /* citasd's application: every route of the HTTP API and the modules with per-worker state. */
 #include "app.h"
+#include "citas/guard.h"
 
 static const struct server_route routes[] = {
     {"GET", "/healthz", "healthz", server_on_healthz},
@@ -7,11 +8,13 @@ static const struct server_route routes[] = {
     {"GET", "/metrics", "metrics", server_on_metrics},
 };
 
-static const struct server_module *const modules[] = {NULL};
+static const struct server_module *const modules[] = {
+    &guard_server_module,
+};
 
 const struct server_app citasd_app = {
     .routes = routes,
     .nroutes = sizeof(routes) / sizeof(routes[0]),
     .modules = modules,
-    .nmodules = 0,
+    .nmodules = sizeof(modules) / sizeof(modules[0]),
 };

@@ -1,0 +1,426 @@
+/*
+ * The sender: a timer-driven loop on one ring.
+ *
+ *   IDLE --timer--> CLAIM (UPDATE ... RETURNING a batch) --rows--> SEND (one SMTP transfer per row, all
+ *   at once) --each result--> MARK (sent / retry / failed) --all marked--> CLAIM again if the batch was
+ *   full, else IDLE for poll_ms.
+ *
+ * Every outbox statement carries the sender as its pg ctx, so destroy can forget them all at once. A
+ * claimed row is marked only if it is still ours: state 'sending' with the attempt number we claimed,
+ * so a late answer cannot overwrite a row that another process claimed again after the lease.
+ * Delivery is at least once: a message accepted by SMTP whose mark is lost is sent again after the lease.
+ */
+#include "citas/mail.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char claim_sql[] =
+    "UPDATE mail_outbox SET state = 'sending', attempts = attempts + 1, "
+    "next_attempt_at = now() + $2::bigint * interval '1 millisecond' "
+    "WHERE id IN (SELECT id FROM mail_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= "
+    "now() "
+    "ORDER BY next_attempt_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED) "
+    "RETURNING id, attempts, to_addr, lang, kind, subject, body_text, body_html, attachment_name, "
+    "attachment_type, encode(attachment_data, 'hex'), "
+    "(extract(epoch FROM created_at) * 1000000)::bigint";
+static const char sent_sql[] = "UPDATE mail_outbox SET state = 'sent', sent_at = now() "
+                               "WHERE id = $1::bigint AND state = 'sending' AND attempts = $2::int";
+static const char retry_sql[] =
+    "UPDATE mail_outbox SET state = 'pending', next_attempt_at = now() + $3::bigint * interval '1 "
+    "millisecond', "
+    "last_error = $4 WHERE id = $1::bigint AND state = 'sending' AND attempts = $2::int";
+static const char failed_sql[] = "UPDATE mail_outbox SET state = 'failed', last_error = $3 "
+                                 "WHERE id = $1::bigint AND state = 'sending' AND attempts = $2::int";
+static const char count_sql[] = "SELECT count(*) FROM mail_outbox WHERE state IN ('pending', 'sending')";
+
+#define COUNT_EVERY_MS 1000
+
+/* The poll timer lives apart so that it can outlive the sender until the ring hands back its op. */
+struct sender_timer {
+    struct ring_op op;
+    struct mail_sender *s; /* NULL once the sender is gone */
+};
+
+struct outmsg {
+    struct mail_sender *s;
+    struct outmsg *next;
+    struct curl_client_transfer *t; /* while the transfer runs */
+    char id[24];
+    int attempts;
+};
+
+struct mail_sender {
+    struct ring *ring;
+    struct pg_pool *pg;
+    struct curl_client *curl;
+    struct mail_config cfg;
+    char *smtp_url, *smtp_user, *smtp_password, *from;
+    char from_addr[MAIL_FROM_MAX + 1];
+    struct sender_timer *timer;
+    int timer_armed;
+    int claiming;       /* claim query in flight */
+    unsigned busy;      /* messages of the batch not yet marked (transfer or mark in flight) */
+    unsigned batch_got; /* rows in the current batch */
+    int counting;
+    int closing;
+    uint64_t last_count_ms;
+    struct outmsg *sending; /* transfers in flight */
+    struct mail_sender_stats stats;
+};
+
+static void claim(struct mail_sender *s);
+
+static void arm(struct mail_sender *s, uint64_t ms)
+{
+    if (s->timer_armed)
+        return;
+    if (ring_timeout(s->ring, &s->timer->op, ms) == 0)
+        s->timer_armed = 1;
+}
+
+static void on_timer(struct ring_op *op, int res)
+{
+    (void)res;
+    struct sender_timer *t = op->data;
+    if (t->s == NULL) {
+        free(t);
+        return;
+    }
+    t->s->timer_armed = 0;
+    claim(t->s);
+}
+
+/* The batch is over: claim again at once if it was full (more may be due), else after poll_ms. */
+static void batch_done(struct mail_sender *s)
+{
+    if (s->batch_got >= s->cfg.batch)
+        claim(s);
+    else
+        arm(s, s->cfg.poll_ms);
+}
+
+static void on_marked(const struct pg_reply *r, void *ctx)
+{
+    struct mail_sender *s = ctx;
+    if (r->status != PG_OK)
+        s->stats.db_errors++;
+    if (--s->busy == 0)
+        batch_done(s);
+}
+
+static void mark(struct mail_sender *s, const struct outmsg *m, int ok, int permanent, const char *error)
+{
+    char attempts[16], delay[24];
+    snprintf(attempts, sizeof(attempts), "%d", m->attempts);
+    int rc;
+    if (ok) {
+        s->stats.sent++;
+        const char *v[] = {m->id, attempts};
+        rc = pg_query(s->pg, sent_sql, 2, v, on_marked, s);
+    } else if (permanent || (uint32_t)m->attempts >= s->cfg.max_attempts) {
+        s->stats.failed++;
+        const char *v[] = {m->id, attempts, error};
+        rc = pg_query(s->pg, failed_sql, 3, v, on_marked, s);
+    } else {
+        s->stats.retries++;
+        uint64_t d = s->cfg.retry_base_ms;
+        for (int i = 1; i < m->attempts && d < s->cfg.retry_max_ms; i++)
+            d *= 2;
+        if (d > s->cfg.retry_max_ms)
+            d = s->cfg.retry_max_ms;
+        snprintf(delay, sizeof(delay), "%llu", (unsigned long long)d);
+        const char *v[] = {m->id, attempts, delay, error};
+        rc = pg_query(s->pg, retry_sql, 4, v, on_marked, s);
+    }
+    if (rc != 0) { /* the row stays 'sending' and is retried after the lease */
+        s->stats.db_errors++;
+        if (--s->busy == 0)
+            batch_done(s);
+    }
+}
+
+static void unlink_msg(struct mail_sender *s, struct outmsg *m)
+{
+    for (struct outmsg **p = &s->sending; *p != NULL; p = &(*p)->next)
+        if (*p == m) {
+            *p = m->next;
+            break;
+        }
+}
+
+static void on_sent(const struct curl_client_result *res, void *ctx)
+{
+    struct outmsg *m = ctx;
+    struct mail_sender *s = m->s;
+    unlink_msg(s, m);
+    s->stats.in_flight--;
+    if (s->closing) {
+        free(m);
+        return;
+    }
+    char error[400] = "";
+    if (res->error != 0)
+        snprintf(error, sizeof(error), "%s (errno %d, curl %d, smtp %ld)",
+                 res->error_text && res->error_text[0] ? res->error_text : strerror(-res->error), -res->error,
+                 res->curl_code, res->status);
+    /* 5xx is a permanent refusal (RFC 5321 4.2.1): retrying cannot help */
+    int permanent = res->error != 0 && res->status >= 500 && res->status < 600;
+    mark(s, m, res->error == 0, permanent, error);
+    free(m);
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Printable ASCII without quotes or backslashes, and not empty. */
+static int header_safe(const char *v)
+{
+    if (*v == '\0')
+        return 0;
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || (unsigned char)*v >= 0x7f || *v == '"' || *v == '\\')
+            return 0;
+    return 1;
+}
+
+/* Builds and starts the transfer of row i; on failure marks the attempt failed. */
+static void send_row(struct mail_sender *s, const PGresult *res, int i)
+{
+    struct outmsg *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        s->stats.db_errors++; /* the row waits for its lease */
+        s->busy--;
+        return;
+    }
+    m->s = s;
+    snprintf(m->id, sizeof(m->id), "%s", PQgetvalue(res, i, 0));
+    m->attempts = atoi(PQgetvalue(res, i, 1));
+    if ((uint32_t)m->attempts > s->cfg.max_attempts) { /* claimed again after the last attempt's lease */
+        mark(s, m, 0, 1, "no answer from the last attempt before its lease expired");
+        free(m);
+        return;
+    }
+
+    const char *hex = PQgetisnull(res, i, 10) ? NULL : PQgetvalue(res, i, 10);
+    size_t att_len = hex ? strlen(hex) / 2 : 0;
+    unsigned char *att = malloc(att_len + 1);
+    int rc = att ? 0 : -ENOMEM;
+    for (size_t k = 0; rc == 0 && k < att_len; k++) {
+        int hi = hexval(hex[2 * k]), lo = hexval(hex[2 * k + 1]);
+        if (hi < 0 || lo < 0)
+            rc = -EINVAL;
+        else
+            att[k] = (unsigned char)(hi << 4 | lo);
+    }
+    const char *at = strchr(s->from_addr, '@');
+    char msgid[128];
+    snprintf(msgid, sizeof(msgid), "%s.%s@%s", m->id, PQgetvalue(res, i, 11), at + 1);
+    struct mail_mime_in in = {
+        .from = s->from,
+        .to = PQgetvalue(res, i, 2),
+        .message_id = msgid,
+        .lang = PQgetvalue(res, i, 3),
+        .kind = PQgetvalue(res, i, 4),
+        .subject = PQgetvalue(res, i, 5),
+        .text = PQgetvalue(res, i, 6),
+        .html = PQgetvalue(res, i, 7),
+        .att_name = PQgetisnull(res, i, 8) || hex == NULL ? NULL : PQgetvalue(res, i, 8),
+        .att_type = PQgetvalue(res, i, 9),
+        .att_data = att,
+        .att_len = att_len,
+        .date = (int64_t)time(NULL),
+    };
+    /* rows may be written by hand: nothing from one may break out of its header or SMTP command */
+    if (rc == 0 && (!mail_addr_ok(in.to) || !header_safe(in.lang) || !header_safe(in.kind) ||
+                    (in.att_name != NULL && (!header_safe(in.att_name) || !header_safe(in.att_type)))))
+        rc = -EINVAL;
+    struct mail_buf b = {0};
+    if (rc == 0)
+        rc = mail_mime_build(&in, &b);
+    free(att);
+    if (rc == 0) {
+        struct curl_client_smtp srv = {
+            .url = s->smtp_url,
+            .user = s->smtp_user,
+            .password = s->smtp_password,
+            .starttls = s->cfg.smtp_starttls,
+            .timeout_ms = s->cfg.smtp_timeout_ms,
+        };
+        const char *rcpt[] = {in.to};
+        rc = curl_client_mail(s->curl, &srv, s->from_addr, rcpt, 1, b.p, b.len, on_sent, m, &m->t);
+    }
+    mail_buf_free(&b);
+    if (rc == 0) {
+        m->next = s->sending;
+        s->sending = m;
+        s->stats.in_flight++;
+        return;
+    }
+    char error[128];
+    snprintf(error, sizeof(error), "%s: %s",
+             rc == -EINVAL ? "invalid outbox row" : "could not start the transfer", strerror(-rc));
+    mark(s, m, 0, rc == -EINVAL, error);
+    free(m);
+}
+
+static void on_claimed(const struct pg_reply *r, void *ctx)
+{
+    struct mail_sender *s = ctx;
+    s->claiming = 0;
+    if (r->status != PG_OK || r->nresults != 1) {
+        s->stats.db_errors++;
+        arm(s, s->cfg.poll_ms);
+        return;
+    }
+    const PGresult *res = r->results[0];
+    int n = PQntuples(res);
+    if (n == 0 || PQnfields(res) != 12) {
+        s->batch_got = 0;
+        arm(s, s->cfg.poll_ms);
+        return;
+    }
+    s->batch_got = (unsigned)n;
+    s->busy = (unsigned)n + 1; /* +1 holds the batch open until every row has been started */
+    for (int i = 0; i < n; i++)
+        send_row(s, res, i);
+    if (--s->busy == 0)
+        batch_done(s);
+}
+
+static void on_counted(const struct pg_reply *r, void *ctx)
+{
+    struct mail_sender *s = ctx;
+    s->counting = 0;
+    if (r->status == PG_OK && r->nresults == 1 && PQntuples(r->results[0]) == 1)
+        s->stats.pending = strtoull(PQgetvalue(r->results[0], 0, 0), NULL, 10);
+    else
+        s->stats.db_errors++;
+}
+
+static void claim(struct mail_sender *s)
+{
+    uint64_t now = ring_now(s->ring);
+    if (!s->counting && now - s->last_count_ms >= COUNT_EVERY_MS) {
+        s->last_count_ms = now;
+        if (pg_query(s->pg, count_sql, 0, NULL, on_counted, s) == 0)
+            s->counting = 1;
+    }
+    if (s->claiming || s->busy > 0)
+        return;
+    char limit[16], lease[24];
+    snprintf(limit, sizeof(limit), "%u", s->cfg.batch);
+    snprintf(lease, sizeof(lease), "%u", s->cfg.lease_ms);
+    const char *v[] = {limit, lease};
+    if (pg_query(s->pg, claim_sql, 2, v, on_claimed, s) == 0) {
+        s->claiming = 1;
+    } else {
+        s->stats.db_errors++;
+        arm(s, s->cfg.poll_ms);
+    }
+}
+
+static char *dup_or_null(const char *p, int *err)
+{
+    if (p == NULL || *p == '\0')
+        return NULL;
+    char *d = strdup(p);
+    if (d == NULL)
+        *err = 1;
+    return d;
+}
+
+int mail_sender_create(struct ring *ring, struct pg_pool *pg, struct curl_client *curl,
+                       const struct mail_config *cfg, struct mail_sender **out)
+{
+    if (ring == NULL || pg == NULL || curl == NULL || cfg == NULL || out == NULL || cfg->smtp_url == NULL ||
+        cfg->smtp_url[0] == '\0')
+        return -EINVAL;
+    const char *from = cfg->from && cfg->from[0] ? cfg->from : "citas <no-reply@citas.local>";
+    char name[MAIL_FROM_MAX + 1];
+    struct mail_sender *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    if (strlen(from) > MAIL_FROM_MAX || mail_from_parse(from, name, s->from_addr) != 0) {
+        free(s);
+        return -EINVAL;
+    }
+    s->ring = ring;
+    s->pg = pg;
+    s->curl = curl;
+    s->cfg = *cfg;
+    int err = 0;
+    s->smtp_url = dup_or_null(cfg->smtp_url, &err);
+    s->smtp_user = dup_or_null(cfg->smtp_user, &err);
+    s->smtp_password = s->smtp_user ? dup_or_null(cfg->smtp_password, &err) : NULL;
+    s->from = dup_or_null(from, &err);
+    s->timer = calloc(1, sizeof(*s->timer));
+    if (err || s->timer == NULL) {
+        free(s->timer);
+        s->timer = NULL;
+        mail_sender_destroy(s);
+        return -ENOMEM;
+    }
+    s->timer->s = s;
+    s->timer->op.cb = on_timer;
+    s->timer->op.data = s->timer;
+    struct mail_config *c = &s->cfg;
+    c->poll_ms = c->poll_ms ? c->poll_ms : 200;
+    c->batch = c->batch ? c->batch : 16;
+    c->max_attempts = c->max_attempts ? c->max_attempts : 8;
+    c->retry_base_ms = c->retry_base_ms ? c->retry_base_ms : 5000;
+    c->retry_max_ms = c->retry_max_ms ? c->retry_max_ms : 600000;
+    c->lease_ms = c->lease_ms ? c->lease_ms : 120000;
+    c->smtp_timeout_ms = c->smtp_timeout_ms ? c->smtp_timeout_ms : 30000;
+    if (c->retry_max_ms < c->retry_base_ms)
+        c->retry_max_ms = c->retry_base_ms;
+    s->last_count_ms = ring_now(ring) - COUNT_EVERY_MS;
+    arm(s, 1);
+    *out = s;
+    return 0;
+}
+
+void mail_sender_destroy(struct mail_sender *s)
+{
+    if (s == NULL)
+        return;
+    s->closing = 1;
+    while (s->sending != NULL) /* on_sent unlinks and frees */
+        curl_client_cancel(s->sending->t);
+    pg_forget(s->pg, s);
+    if (s->timer != NULL && s->timer_armed) { /* on_timer frees it when the ring hands the op back */
+        s->timer->s = NULL;
+        ring_cancel(s->ring, &s->timer->op);
+    } else {
+        free(s->timer);
+    }
+    free(s->smtp_url);
+    free(s->smtp_user);
+    free(s->smtp_password);
+    free(s->from);
+    free(s);
+}
+
+int mail_starttls_parse(const char *s, enum curl_client_starttls *out)
+{
+    if (s != NULL && strcmp(s, "none") == 0)
+        *out = CURL_CLIENT_STARTTLS_NONE;
+    else if (s != NULL && strcmp(s, "try") == 0)
+        *out = CURL_CLIENT_STARTTLS_TRY;
+    else if (s != NULL && strcmp(s, "required") == 0)
+        *out = CURL_CLIENT_STARTTLS_REQUIRED;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+void mail_sender_get_stats(const struct mail_sender *s, struct mail_sender_stats *out)
+{
+    *out = s->stats;
+}

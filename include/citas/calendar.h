@@ -1,0 +1,81 @@
+/*
+ * calendar: offices, procedures and calendar windows (sql/005_calendar.sql), their slots in Redis, and
+ * availability.
+ *
+ * Reference data (offices, procedures, hours) is read from PostgreSQL into a per-worker cache (refreshed
+ * when older than calendar_reference_ttl_s, or at most every 5 s when a request names an unknown office)
+ * and served with Cache-Control: max-age=60. Availability is answered from Redis only, by one Lua call
+ * that also returns expired holds to their free sets; each worker keeps each answer for
+ * calendar_availability_cache_ms (default 250) and lets concurrent requests for the same answer wait for
+ * the one Redis call in flight, so a surge of pollers costs a few Redis calls per second per worker.
+ *
+ * Redis keys (the booking data contract; every key of one office carries the hash tag {OFF}):
+ *   cal:{OFF}:slot:<id>      HASH office procedure window start(epoch s) local("YYYY-MM-DDTHH:MM")
+ *                                 capacity release(epoch ms) state("open"|"closed"|"cancelled")
+ *   cal:{OFF}:free:<id>      SET  free seat numbers "1".."capacity"
+ *   cal:{OFF}:proc:<proc>    ZSET slot ids scored by start (epoch s)
+ *   cal:{OFF}:window:<id>    HASH procedure release(epoch ms) state("open"|"closed")
+ * Holds (bk:{OFF}:holds ZSET "<slot>:<seat>" → expiry ms, bk:{OFF}:hold:<slot>:<seat> with a PX TTL) are
+ * booking's; availability reclaims a member whose score has passed and whose hold key is gone: ZREM it and
+ * SADD the seat back to its free set. So turning a hold into a booking must ZREM its member (and DEL the
+ * hold key) in the same script.
+ *
+ * Staff routes need a consular_admin or consular_staff session of the office (auth_require()).
+ */
+#ifndef CITAS_CALENDAR_H
+#define CITAS_CALENDAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <libpq-fe.h>
+
+#include "citas/server.h"
+
+/* Per-worker caches and scripts; configuration keys calendar_availability_cache_ms,
+ * calendar_reference_ttl_s. */
+extern const struct server_module calendar_server_module;
+
+/* --- HTTP handlers for citasd's route table --- */
+void calendar_on_offices(h2o_req_t *req, const struct server_params *p);    /* GET /api/v1/offices */
+void calendar_on_office(h2o_req_t *req, const struct server_params *p);     /* GET .../offices/{code} */
+void calendar_on_procedures(h2o_req_t *req, const struct server_params *p); /* GET .../{code}/procedures */
+void calendar_on_availability(h2o_req_t *req,
+                              const struct server_params *p); /* GET .../{code}/availability */
+/* POST /api/v1/admin/offices/{code}/windows (?preview=1 writes nothing) and .../windows/preview */
+void calendar_on_window_create(h2o_req_t *req, const struct server_params *p);
+void calendar_on_window_preview(h2o_req_t *req, const struct server_params *p);
+void calendar_on_window_list(h2o_req_t *req, const struct server_params *p); /* GET .../windows */
+void calendar_on_window_close(h2o_req_t *req,
+                              const struct server_params *p);               /* POST .../windows/{id}/close */
+void calendar_on_day_cancel(h2o_req_t *req, const struct server_params *p); /* POST .../days/{date}/cancel */
+
+/* --- loading slots into Redis (also for citasctl: no server, no ring needed) --- */
+
+/*
+ * The loader script, run with EVALSHA/EVAL and 1 key, KEYS[1] = "cal:{OFF}:window:<window id>":
+ *   ARGV = office, procedure, window id, release (epoch ms), window state ("open"|"closed"),
+ *          then 6 per slot: slot id, start (epoch s), local ("YYYY-MM-DDTHH:MM"), capacity,
+ *                           state ("open"|"closed"|"cancelled"), taken seats ("" or "3,17": booked ones)
+ * It writes the window hash, each slot's hash, its free set (every seat 1..capacity not taken; the set is
+ * replaced) and its ZSET member, and returns the number of slots. Keep batches to CALENDAR_LOAD_BATCH
+ * slots. A slot of a closed window must be given state "closed" (a cancelled one stays "cancelled").
+ */
+extern const char calendar_load_lua[];
+#define CALENDAR_LOAD_BATCH 500
+
+/*
+ * The rows a loader needs for one window, from PostgreSQL; $1 = window id. One row per slot, in start
+ * order, 11 columns: office, procedure, window id, release (epoch ms), window state, then the slot's id,
+ * start (epoch s), local, capacity, state as Redis wants it ("open", "closed" when its window is closed,
+ * "cancelled"), taken seats ("" or "3,17": its appointments active or checked in).
+ */
+extern const char calendar_sql_load_window[];
+
+/*
+ * The loader script's arguments for rows [from, to) of that query's result (at most CALENDAR_LOAD_BATCH):
+ * argv[0] = KEYS[1] (written into key), then the ARGV. argv must have room for 6 + 6 * (to - from)
+ * pointers; they point into res and key. Returns the argument count (call with nkeys 1), or -1.
+ */
+int calendar_load_args(const PGresult *res, int from, int to, char key[96], const char **argv);
+
+#endif

@@ -1,15 +1,28 @@
 /* citasd's application: every route of the HTTP API and the modules with per-worker state. */
 #include "app.h"
+#include "citas/auth.h"
 #include "citas/guard.h"
 
 static const struct server_route routes[] = {
     {"GET", "/healthz", "healthz", server_on_healthz},
     {"GET", "/readyz", "readyz", server_on_readyz},
     {"GET", "/metrics", "metrics", server_on_metrics},
+    /* auth: accounts and sessions */
+    {"POST", "/api/v1/accounts", "accounts_register", auth_on_register},
+    {"POST", "/api/v1/accounts/verify", "accounts_verify", auth_on_verify},
+    {"POST", "/api/v1/sessions", "sessions_login", auth_on_login},
+    {"POST", "/api/v1/sessions/code", "sessions_code", auth_on_login_code},
+    {"DELETE", "/api/v1/sessions", "sessions_logout", auth_on_logout},
+    {"GET", "/api/v1/me", "me", auth_on_me},
+    /* placeholder staff route (replaced by the real admin routes of the booking issue) */
+    {"GET", "/api/v1/admin/offices/{code}/whoami", "admin_whoami", auth_on_admin_whoami},
+    {"POST", "/api/v1/admin/offices/{code}/whoami", "admin_whoami_post", auth_on_admin_whoami},
 };
 
+/* Workers stop modules in reverse order: auth (whose pending work may still use the guard) before guard. */
 static const struct server_module *const modules[] = {
     &guard_server_module,
+    &auth_server_module,
 };
 
 const struct server_app citasd_app = {

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 int ctl_migrate(int argc, char **argv);
+int ctl_create_staff(int argc, char **argv);
 
 /* The conninfo to use: env CITAS_PG_DSN overrides `flag` (from --dsn); "" means libpq's defaults. */
 const char *ctl_dsn(const char *flag);

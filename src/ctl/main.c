@@ -15,13 +15,15 @@ struct command {
 
 static const struct command commands[] = {
     {"migrate", ctl_migrate, "apply sql/NNN_*.sql migrations not applied yet ([--dir DIR] [--dsn DSN])"},
+    {"create-staff", ctl_create_staff,
+     "create a staff account (--email E --name N --role R [--office CODE] [--password-file F])"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: citasctl <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nPostgreSQL: env CITAS_PG_DSN (libpq conninfo) overrides --dsn.\n");
 }
 

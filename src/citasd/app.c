@@ -1,6 +1,7 @@
 /* citasd's application: every route of the HTTP API and the modules with per-worker state. */
 #include "app.h"
 #include "citas/auth.h"
+#include "citas/calendar.h"
 #include "citas/guard.h"
 
 static const struct server_route routes[] = {
@@ -17,12 +18,23 @@ static const struct server_route routes[] = {
     /* placeholder staff route (replaced by the real admin routes of the booking issue) */
     {"GET", "/api/v1/admin/offices/{code}/whoami", "admin_whoami", auth_on_admin_whoami},
     {"POST", "/api/v1/admin/offices/{code}/whoami", "admin_whoami_post", auth_on_admin_whoami},
+    /* calendar: offices, windows, availability */
+    {"GET", "/api/v1/offices", "offices", calendar_on_offices},
+    {"GET", "/api/v1/offices/{code}", "office", calendar_on_office},
+    {"GET", "/api/v1/offices/{code}/procedures", "office_procedures", calendar_on_procedures},
+    {"GET", "/api/v1/offices/{code}/availability", "availability", calendar_on_availability},
+    {"POST", "/api/v1/admin/offices/{code}/windows", "windows_create", calendar_on_window_create},
+    {"POST", "/api/v1/admin/offices/{code}/windows/preview", "windows_preview", calendar_on_window_preview},
+    {"GET", "/api/v1/admin/offices/{code}/windows", "windows_list", calendar_on_window_list},
+    {"POST", "/api/v1/admin/offices/{code}/windows/{id}/close", "windows_close", calendar_on_window_close},
+    {"POST", "/api/v1/admin/offices/{code}/days/{date}/cancel", "day_cancel", calendar_on_day_cancel},
 };
 
 /* Workers stop modules in reverse order: auth (whose pending work may still use the guard) before guard. */
 static const struct server_module *const modules[] = {
     &guard_server_module,
     &auth_server_module,
+    &calendar_server_module,
 };
 
 const struct server_app citasd_app = {

@@ -17,6 +17,8 @@ static const struct command commands[] = {
     {"migrate", ctl_migrate, "apply sql/NNN_*.sql migrations not applied yet ([--dir DIR] [--dsn DSN])"},
     {"create-staff", ctl_create_staff,
      "create a staff account (--email E --name N --role R [--office CODE] [--password-file F])"},
+    {"demo-windows", ctl_demo_windows,
+     "open demo calendar windows (LAX, MAD, CHI; next 14 days) and load them into Redis ([--office CODE]...)"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,77 @@
+/* mail as a citasd module: worker 0 runs the outbox sender; every worker may enqueue through its pool. */
+#include "citas/curl.h"
+#include "citas/mail.h"
+#include "citas/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+static const struct server_config_key keys[] = {
+    {"smtp_url", "smtp://127.0.0.1:2525"},
+    {"smtp_user", ""},
+    {"smtp_password", ""},
+    {"smtp_starttls", "try"},
+    {"smtp_timeout_ms", "30000"},
+    {"mail_from", "citas <no-reply@citas.local>"},
+    {"mail_poll_ms", "200"},
+    {"mail_batch", "16"},
+    {"mail_max_attempts", "8"},
+    {"mail_retry_base_ms", "5000"},
+    {NULL, NULL},
+};
+
+static int number(const struct server_config *cfg, const char *key, uint32_t *out)
+{
+    char err[160];
+    uint64_t v;
+    if (server_config_uint(cfg, key, &v, err, sizeof(err)) != 0 || v > UINT32_MAX) {
+        fprintf(stderr, "citasd: %s\n", err);
+        return -EINVAL;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int worker_init(struct server_worker *w, void **state)
+{
+    const struct server_config *cfg = server_worker_config(w);
+    struct mail_config mc = {
+        .smtp_url = server_config_get(cfg, "smtp_url"),
+        .smtp_user = server_config_get(cfg, "smtp_user"),
+        .smtp_password = server_config_get(cfg, "smtp_password"),
+        .from = server_config_get(cfg, "mail_from"),
+    };
+    if (mail_starttls_parse(server_config_get(cfg, "smtp_starttls"), &mc.smtp_starttls) != 0) {
+        fprintf(stderr, "citasd: smtp_starttls: expected none, try or required\n");
+        return -EINVAL;
+    }
+    if (number(cfg, "smtp_timeout_ms", &mc.smtp_timeout_ms) != 0 ||
+        number(cfg, "mail_poll_ms", &mc.poll_ms) != 0 || number(cfg, "mail_batch", &mc.batch) != 0 ||
+        number(cfg, "mail_max_attempts", &mc.max_attempts) != 0 ||
+        number(cfg, "mail_retry_base_ms", &mc.retry_base_ms) != 0)
+        return -EINVAL;
+    /* one sender per process is enough; its claims are SKIP LOCKED, so several instances share the outbox */
+    if (server_worker_id(w) != 0)
+        return 0;
+    struct mail_sender *s;
+    int rc = mail_sender_create(server_worker_ring(w), server_worker_pg(w), server_worker_curl(w), &mc, &s);
+    if (rc != 0) {
+        fprintf(stderr, "citasd: mail sender: %s\n",
+                rc == -EINVAL ? "invalid smtp_url or mail_from" : "cannot start");
+        return rc;
+    }
+    *state = s;
+    return 0;
+}
+
+static void worker_stop(void *state)
+{
+    mail_sender_destroy(state);
+}
+
+const struct server_module mail_server_module = {
+    .name = "mail",
+    .keys = keys,
+    .worker_init = worker_init,
+    .worker_stop = worker_stop,
+};

@@ -1,6 +1,7 @@
 /* citasd's application: every route of the HTTP API and the modules with per-worker state. */
 #include "app.h"
 #include "citas/auth.h"
+#include "citas/booking.h"
 #include "citas/calendar.h"
 #include "citas/guard.h"
 
@@ -28,6 +29,15 @@ static const struct server_route routes[] = {
     {"GET", "/api/v1/admin/offices/{code}/windows", "windows_list", calendar_on_window_list},
     {"POST", "/api/v1/admin/offices/{code}/windows/{id}/close", "windows_close", calendar_on_window_close},
     {"POST", "/api/v1/admin/offices/{code}/days/{date}/cancel", "day_cancel", calendar_on_day_cancel},
+    /* booking: appointments ({code} also matches "<code>.ics") */
+    {"POST", "/api/v1/appointments", "appointments_create", booking_on_create},
+    {"GET", "/api/v1/appointments", "appointments_list", booking_on_list},
+    {"GET", "/api/v1/appointments/{code}", "appointment", booking_on_get},
+    {"DELETE", "/api/v1/appointments/{code}", "appointment_cancel", booking_on_cancel},
+    {"POST", "/api/v1/appointments/{code}/reschedule", "appointment_reschedule", booking_on_reschedule},
+    {"GET", "/api/v1/admin/offices/{code}/agenda", "agenda", booking_on_agenda},
+    {"POST", "/api/v1/admin/appointments/{code}/check-in", "check_in", booking_on_check_in},
+    {"POST", "/api/v1/admin/appointments/{code}/no-show", "no_show", booking_on_no_show},
 };
 
 /* Workers stop modules in reverse order: auth (whose pending work may still use the guard) before guard. */
@@ -35,6 +45,7 @@ static const struct server_module *const modules[] = {
     &guard_server_module,
     &auth_server_module,
     &calendar_server_module,
+    &booking_server_module,
 };
 
 const struct server_app citasd_app = {

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 int ctl_migrate(int argc, char **argv);
+int ctl_rebuild_redis(int argc, char **argv);
 int ctl_create_staff(int argc, char **argv);
 int ctl_demo_windows(int argc, char **argv);
 

@@ -19,6 +19,7 @@ static const struct command commands[] = {
      "create a staff account (--email E --name N --role R [--office CODE] [--password-file F])"},
     {"demo-windows", ctl_demo_windows,
      "open demo calendar windows (LAX, MAD, CHI; next 14 days) and load them into Redis ([--office CODE]...)"},
+    {"rebuild-redis", ctl_rebuild_redis, "recompute Redis booking state from PostgreSQL ([--office CODE] [--redis H:P])"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,140 @@
+/* Private to the booking module. */
+#ifndef CITAS_BOOKING_INTERNAL_H
+#define CITAS_BOOKING_INTERNAL_H
+
+#include "citas/booking.h"
+#include "citas/json.h"
+#include "citas/pg.h"
+#include "citas/redis.h"
+#include "citas/ring.h"
+#include "citas/server.h"
+
+#include <stdint.h>
+
+#define BK_OFFICE_MAX 32
+#define BK_PROC_MAX   40
+#define BK_KEY_MAX    192
+
+/* --- caches (cache.c) --- */
+
+/* An account's booking-relevant fields (from Redis bk:acct:<id>, filled from PostgreSQL on a miss). */
+struct bk_account {
+    int64_t id;
+    char email[256];
+    char lang[3];
+    char name[201];
+    char doc_type[21];
+    char doc_number[21];
+    char doc_hash[65];
+};
+
+/* The names a confirmation shows, per office and procedure (a small per-worker cache). */
+struct bk_info {
+    char office[BK_OFFICE_MAX + 1], procedure[BK_PROC_MAX + 1];
+    char office_name_es[160], office_name_en[160], address[300], time_zone[64];
+    char proc_name_es[160], proc_name_en[160];
+    int duration_min;
+    uint64_t loaded_at;
+};
+
+/* rc: 0, -ENOENT (no such account / office-procedure pair / slot), -EIO (backend failure). */
+typedef void (*bk_done_cb)(int rc, void *ctx);
+
+struct bk_worker;
+struct bk_slotmap;
+struct bk_reconcile;
+
+struct bk_worker {
+    struct server_worker *w;
+    struct ring *ring;
+    struct redis_client *redis;
+    struct pg_pool *pg;
+    struct redis_script *reserve, *confirm, *release, *cancel;
+    uint64_t hold_ttl_ms, next_dates, reconcile_delay_ms, account_cache_s, rebuild_on_start;
+    int stopping;
+    /* start-up rebuild (worker 0 only) */
+    struct ring_op rebuild_timer;
+    int rebuild_timer_armed, rebuild_running, rebuild_done;
+    struct bk_slotmap *slots;
+    struct bk_info *info;
+    size_t ninfo, info_cap;
+    struct bk_reconcile *reconciles;
+};
+
+struct bk_worker *bk_worker_of(h2o_req_t *req);
+
+/* Fills *a (a->id set by the caller); cb(0 | -ENOENT | -EIO) runs later, once. a must live until then. */
+int bk_account_load(struct bk_worker *bw, struct bk_account *a, bk_done_cb cb, void *ctx);
+/* Forgets the cached account (after its document may have changed). */
+void bk_account_forget(struct bk_worker *bw, int64_t id);
+
+/* The office of a slot: writes it to office (BK_OFFICE_MAX + 1) and returns 1 when known now; -ENOENT when
+ * known not to exist; -EIO on failure; else 0 and cb(0 | -ENOENT | -EIO) runs later, once (office written
+ * before cb(0)). */
+int bk_slot_office(struct bk_worker *bw, int64_t slot, char *office, bk_done_cb cb, void *ctx);
+void bk_slot_remember(struct bk_worker *bw, int64_t slot, const char *office);
+int bk_slotmap_create(struct bk_slotmap **out);
+void bk_slotmap_free(struct bk_slotmap *m);
+
+/* Copies the office/procedure names into *out: 1 when cached; a negative errno on failure; else 0 and
+ * cb(0 | -ENOENT | -EIO) runs later, once. */
+int bk_info_get(struct bk_worker *bw, const char *office, const char *procedure, struct bk_info *out,
+                bk_done_cb cb, void *ctx);
+
+/* --- keys and formatting (util.c) --- */
+void bk_key_slot(char *out, const char *office, int64_t slot);
+void bk_key_free(char *out, const char *office, int64_t slot);
+void bk_key_proc(char *out, const char *office, const char *procedure);
+void bk_key_holds(char *out, const char *office);
+void bk_key_hold(char *out, const char *office, int64_t slot, int seat);
+void bk_key_person(char *out, const char *office, const char *doc_hash, const char *procedure);
+/* [A-Za-z0-9_-]{1,32} and [a-z0-9_]{1,40}. */
+int bk_office_valid(const char *s, size_t len);
+int bk_procedure_valid(const char *s, size_t len);
+/* "2026-12-01T09:00:00-08:00" from the UTC start and the office-local "YYYY-MM-DDTHH:MM" (out: 32). */
+int bk_iso_local(int64_t start, const char *local, char *out);
+/* "2026-12-01T17:00:00Z" (out: 24). */
+void bk_iso_utc(int64_t t, char *out);
+/* The .ics of one appointment (allocated in pool; *len its length). */
+char *bk_ics(h2o_mem_pool_t *pool, const char *code, int64_t start, int duration_min, const char *summary,
+             const char *location, const char *description, size_t *len);
+/* The appointment's JSON object (written into b at key, or as an array element with key NULL). */
+struct bk_view {
+    const char *code, *state, *office, *office_name, *procedure, *procedure_name, *local, *time_zone,
+        *address;
+    int64_t slot, start;
+    int seat;
+};
+void bk_json_appointment(struct json_buf *b, const char *key, const struct bk_view *v);
+/* problem+json with an extra raw member (e.g. "next":[...]). */
+void bk_send_problem_extra(h2o_req_t *req, int status, const char *title, const char *detail,
+                           const char *extra_key, const char *extra_json, size_t extra_len);
+void bk_unavailable(h2o_req_t *req, const char *what);
+/* A text field of a PGresult row (NULL when SQL NULL). */
+const char *bk_pg_str(const PGresult *r, int row, int col);
+int bk_parse_i64(const char *s, size_t len, int64_t *out);
+
+/* --- reconciliation of attempts whose commit is uncertain (reconcile.c) --- */
+struct bk_attempt_keys {
+    char office[BK_OFFICE_MAX + 1];
+    char code[BOOKING_CODE_LEN + 1];
+    char person_key[BK_KEY_MAX];
+    int64_t slot;
+    int seat;
+    int64_t old_slot; /* reschedule: the slot whose seat goes back when the new booking exists */
+    int old_seat;
+};
+/* Asks PostgreSQL later whether the appointment exists, then confirms or releases it in Redis. */
+void bk_reconcile_start(struct bk_worker *bw, const struct bk_attempt_keys *k);
+void bk_reconcile_stop_all(struct bk_worker *bw);
+
+/* Redis helpers shared by the scripts' callers (scripts.c). */
+int bk_run_confirm(struct bk_worker *bw, const struct bk_attempt_keys *k, redis_reply_cb cb, void *ctx);
+/* give_back: 1 the seat is free again; 0 PostgreSQL says it is taken (drop it from Redis). */
+int bk_run_release(struct bk_worker *bw, const struct bk_attempt_keys *k, int give_back, redis_reply_cb cb,
+                   void *ctx);
+int bk_run_cancel(struct bk_worker *bw, const char *office, int64_t slot, int seat, const char *person_key,
+                  const char *code, redis_reply_cb cb, void *ctx);
+void bk_redis_ignore(struct redis_client *c, const redisReply *reply, const char *err, void *ctx);
+
+#endif

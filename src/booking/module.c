@@ -1,0 +1,144 @@
+/*
+ * The booking module for citasd: configuration keys, per-worker state (scripts, caches), the start-up
+ * rebuild of Redis from PostgreSQL (worker 0, once, retried until it succeeds).
+ */
+#include "internal.h"
+
+#include "cancel_lua.h"
+#include "confirm_lua.h"
+#include "release_lua.h"
+#include "reserve_lua.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const struct server_config_key keys[] = {
+    {"booking_hold_ttl_ms", "30000"},       /* a reserved seat not committed by then returns to the pool */
+    {"booking_next_dates", "5"},            /* days suggested with a sold-out answer */
+    {"booking_rebuild_on_start", "1"},      /* worker 0 recomputes Redis from PostgreSQL at start-up */
+    {"booking_reconcile_delay_ms", "2000"}, /* after an uncertain commit, ask PostgreSQL this much later */
+    {"booking_account_cache_s", "300"},     /* account document/email cached in Redis */
+    {NULL, NULL},
+};
+
+struct bk_worker *bk_worker_of(h2o_req_t *req)
+{
+    return server_worker_module(server_worker_of(req), &booking_server_module);
+}
+
+static void start_rebuild(struct bk_worker *bw);
+
+static void on_rebuild_timer(struct ring_op *op, int res)
+{
+    struct bk_worker *bw = op->data;
+    bw->rebuild_timer_armed = 0;
+    if (res == -ECANCELED || bw->stopping)
+        return;
+    start_rebuild(bw);
+}
+
+static void retry_rebuild(struct bk_worker *bw)
+{
+    if (bw->stopping)
+        return;
+    bw->rebuild_timer.cb = on_rebuild_timer;
+    bw->rebuild_timer.data = bw;
+    if (ring_timeout(bw->ring, &bw->rebuild_timer, 3000) == 0)
+        bw->rebuild_timer_armed = 1;
+}
+
+static void on_rebuilt(const char *err, const struct booking_rebuild_stats *st, void *ctx)
+{
+    struct bk_worker *bw = ctx;
+    bw->rebuild_running = 0;
+    if (err != NULL) {
+        fprintf(stderr, "citasd: booking: rebuilding Redis from PostgreSQL failed (%s); retrying\n", err);
+        retry_rebuild(bw);
+        return;
+    }
+    bw->rebuild_done = 1;
+    fprintf(stderr,
+            "citasd: booking: Redis rebuilt from PostgreSQL: %" PRIu64 " offices, %" PRIu64
+            " windows, %" PRIu64 " slots, %" PRIu64 " free seats, %" PRIu64 " active appointments\n",
+            st->offices, st->windows, st->slots, st->free_seats, st->persons);
+}
+
+static void start_rebuild(struct bk_worker *bw)
+{
+    if (bw->stopping)
+        return;
+    if (booking_rebuild(bw->pg, bw->redis, NULL, on_rebuilt, bw) == 0)
+        bw->rebuild_running = 1;
+    else
+        retry_rebuild(bw);
+}
+
+static int get_uint(const struct server_config *c, const char *name, uint64_t *out)
+{
+    char err[160];
+    return server_config_uint(c, name, out, err, sizeof(err)) == 0 ? 0 : -EINVAL;
+}
+
+static int worker_init(struct server_worker *w, void **state)
+{
+    struct bk_worker *bw = calloc(1, sizeof(*bw));
+    if (bw == NULL)
+        return -ENOMEM;
+    *state = bw;
+    bw->w = w;
+    bw->ring = server_worker_ring(w);
+    bw->redis = server_worker_redis(w);
+    bw->pg = server_worker_pg(w);
+    const struct server_config *c = server_worker_config(w);
+    if (get_uint(c, "booking_hold_ttl_ms", &bw->hold_ttl_ms) != 0 || bw->hold_ttl_ms < 100 ||
+        get_uint(c, "booking_next_dates", &bw->next_dates) != 0 || bw->next_dates > 31 ||
+        get_uint(c, "booking_rebuild_on_start", &bw->rebuild_on_start) != 0 ||
+        get_uint(c, "booking_reconcile_delay_ms", &bw->reconcile_delay_ms) != 0 ||
+        get_uint(c, "booking_account_cache_s", &bw->account_cache_s) != 0 || bw->account_cache_s == 0)
+        return -EINVAL;
+    bw->reserve = redis_script_create(bk_reserve_lua);
+    bw->confirm = redis_script_create(bk_confirm_lua);
+    bw->release = redis_script_create(bk_release_lua);
+    bw->cancel = redis_script_create(bk_cancel_lua);
+    if (bw->reserve == NULL || bw->confirm == NULL || bw->release == NULL || bw->cancel == NULL ||
+        bk_slotmap_create(&bw->slots) != 0)
+        return -ENOMEM;
+    if (server_worker_id(w) == 0 && bw->rebuild_on_start)
+        start_rebuild(bw);
+    return 0;
+}
+
+static void worker_stop(void *state)
+{
+    struct bk_worker *bw = state;
+    if (bw == NULL)
+        return;
+    bw->stopping = 1;
+    if (bw->rebuild_timer_armed)
+        ring_cancel(bw->ring, &bw->rebuild_timer);
+    bk_reconcile_stop_all(bw);
+}
+
+static void worker_free(void *state)
+{
+    struct bk_worker *bw = state;
+    if (bw == NULL)
+        return;
+    redis_script_free(bw->reserve);
+    redis_script_free(bw->confirm);
+    redis_script_free(bw->release);
+    redis_script_free(bw->cancel);
+    bk_slotmap_free(bw->slots);
+    free(bw->info);
+    free(bw);
+}
+
+const struct server_module booking_server_module = {
+    .name = "booking",
+    .keys = keys,
+    .worker_init = worker_init,
+    .worker_stop = worker_stop,
+    .worker_free = worker_free,
+};

@@ -1,0 +1,103 @@
+-- booking: the reservation, atomically (Redis runs a script alone; it does not roll back, so every
+-- check comes before the first write).
+-- KEYS[1] cal:{OFF}:slot:<id>   KEYS[2] cal:{OFF}:free:<id>   KEYS[3] bk:{OFF}:holds
+-- KEYS[4] bk:{OFF}:person:<doc_hash>:<procedure>   KEYS[5] cal:{OFF}:proc:<procedure>
+-- ARGV[1] slot id   ARGV[2] procedure   ARGV[3] hold TTL (ms)
+-- ARGV[4] code of the appointment being rescheduled ("" for a new booking)   ARGV[5] next dates wanted
+-- Replies: {"ok", seat, start, local, window}, {"no_slot"}, {"wrong_procedure"}, {"closed"}, {"past"},
+-- {"not_released", release_ms}, {"already", person_value}, {"sold_out", id1, start1, local1, id2, ...}
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tag = string.match(KEYS[1], '^cal:({[^}]*}):')
+
+-- Expired holds go back to their slot's free set (only if the hold key is gone; a confirmed booking has
+-- already left the ZSET). calendar's availability script does the same inline.
+local function reclaim()
+    local exp = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now_ms, 'LIMIT', 0, 100)
+    for _, m in ipairs(exp) do
+        local pttl = redis.call('PTTL', 'bk:' .. tag .. ':hold:' .. m)
+        if pttl > 0 then
+            redis.call('ZADD', KEYS[3], now_ms + pttl, m)
+        else
+            local sep = string.find(m, ':', 1, true)
+            if sep and pttl == -2 then
+                redis.call('SADD', 'cal:' .. tag .. ':free:' .. string.sub(m, 1, sep - 1), string.sub(m, sep + 1))
+            end
+            redis.call('ZREM', KEYS[3], m)
+        end
+    end
+end
+
+-- Up to `want` next days (office-local) with a free seat in an open, released slot of the procedure.
+-- Cached for a second: under a surge most attempts lose and all of them ask the same question.
+local function next_dates(want)
+    local cache = 'bk:' .. tag .. ':next:' .. ARGV[2]
+    local c = redis.call('GET', cache)
+    if c then
+        return cjson.decode(c)
+    end
+    local out, seen, days = {}, {}, 0
+    local ids = redis.call('ZRANGEBYSCORE', KEYS[5], math.floor(now_ms / 1000) + 1, '+inf', 'LIMIT', 0, 500)
+    for _, id in ipairs(ids) do
+        if redis.call('SCARD', 'cal:' .. tag .. ':free:' .. id) > 0 then
+            local h = redis.call('HMGET', 'cal:' .. tag .. ':slot:' .. id, 'state', 'local', 'start', 'release')
+            if h[1] == 'open' and h[2] and tonumber(h[4] or '0') <= now_ms then
+                local day = string.sub(h[2], 1, 10)
+                if not seen[day] then
+                    seen[day] = true
+                    days = days + 1
+                    out[#out + 1] = id
+                    out[#out + 1] = h[3]
+                    out[#out + 1] = h[2]
+                    if days >= want then
+                        break
+                    end
+                end
+            end
+        end
+    end
+    redis.call('SET', cache, cjson.encode(out), 'PX', 1000)
+    return out
+end
+
+local s = redis.call('HMGET', KEYS[1], 'procedure', 'state', 'start', 'local', 'release', 'window')
+if not s[1] then
+    return {'no_slot'}
+end
+if s[1] ~= ARGV[2] then
+    return {'wrong_procedure'}
+end
+if s[2] ~= 'open' then
+    return {'closed'}
+end
+if s[6] and redis.call('HGET', 'cal:' .. tag .. ':window:' .. s[6], 'state') == 'closed' then
+    return {'closed'}
+end
+if now_ms < tonumber(s[5] or '0') then
+    return {'not_released', s[5]}
+end
+if tonumber(s[3] or '0') * 1000 <= now_ms then
+    return {'past'}
+end
+local p = redis.call('GET', KEYS[4])
+if p and not (ARGV[4] ~= '' and p == ARGV[4]) then
+    return {'already', p}
+end
+
+reclaim()
+local seat = redis.call('SPOP', KEYS[2])
+if not seat then
+    local r = {'sold_out'}
+    for _, v in ipairs(next_dates(tonumber(ARGV[5]))) do
+        r[#r + 1] = v
+    end
+    return r
+end
+local ttl = tonumber(ARGV[3])
+local member = ARGV[1] .. ':' .. seat
+redis.call('SET', 'bk:' .. tag .. ':hold:' .. member, KEYS[4], 'PX', ttl)
+redis.call('ZADD', KEYS[3], now_ms + ttl, member)
+if ARGV[4] == '' then
+    redis.call('SET', KEYS[4], member, 'PX', ttl)
+end
+return {'ok', seat, s[3], s[4], s[6] or ''}

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Booking API end to end against real citasd, Redis and PostgreSQL: booking, time zones (DST), sold out
+with next dates, refusals (bad/past/closed/unreleased slots, captcha, other people's codes), one active
+appointment per person and procedure, listing, .ics, cancel (seat back at once), reschedule, staff agenda
+(JSON and CSV), check-in and no-show, booking_events and the confirmation mail in the outbox.
+Usage: test_booking_api.py CITASD CITASCTL"""
+import os
+import random
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bk_env import Checks, Env, psql  # noqa: E402
+
+t = Checks("booking_api")
+run = "".join(random.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(4))
+LA, MAD = "TBA" + run[:3], "TBM" + run[:3]
+env = Env(sys.argv[1], sys.argv[2], "api-" + run)
+try:
+    env.office(LA, "America/Los_Angeles")
+    env.office(MAD, "Europe/Madrid")
+    # LA: spring forward on 2030-03-10 (02:00 -> 03:00): 01:30 is -08:00, 03:00 is -07:00
+    la = env.window(LA, "passport_renewal", ["2030-03-10 01:30", "2030-03-10 03:00", "2030-03-11 09:00"], 2)
+    mad = env.window(MAD, "visa", ["2030-06-03 09:00", "2030-06-04 09:00"], 1)
+    past = env.window(LA, "consular_id", ["2020-01-06 09:00"], 3)
+    closed = env.window(LA, "legalisation", ["2030-04-01 09:00"], 3, state="closed")
+    later = env.window(MAD, "power_of_attorney", ["2030-07-01 09:00"], 3, release_in_s=3600)
+    # a slot a few seconds from now (office-local wall time, to the second)
+    soon_local = psql("SELECT to_char((now() + interval '4 seconds') AT TIME ZONE 'America/Los_Angeles', "
+                      "'YYYY-MM-DD HH24:MI:SS')")[0][0]
+    soon = env.window(LA, "birth_registration", [soon_local], 3)
+    soon_at = time.time() + 4
+    people = env.citizens(6, "TBK" + run)
+    ids = [p[0] for p in people]
+    s = env.sessions(ids)
+    env.start()
+
+    # --- a booking, with the office's offset in its start ---
+    st, h, b = env.book(s[0], la[0], "passport_renewal")
+    t.eq(st, 201, "book LA 01:30")
+    code = b.get("code", "") if isinstance(b, dict) else ""
+    t.check(len(code) == 10 and code.isalnum(), "code shape %r" % code)
+    t.eq(b.get("start"), "2030-03-10T01:30:00-08:00", "start before the DST change")
+    t.eq(b.get("start_utc"), "2030-03-10T09:30:00Z", "start in UTC")
+    t.eq(b.get("local"), "2030-03-10T01:30", "office-local time")
+    t.eq(b.get("office", {}).get("time_zone"), "America/Los_Angeles", "office time zone")
+    t.eq(h.get("location"), "/api/v1/appointments/" + code, "Location header")
+    row = psql("SELECT slot_id, seat, state, document_number, account_id FROM appointments WHERE code = :'p1'", code)
+    t.eq(row and row[0][:3], [str(la[0]), str(b.get("seat")), "active"], "the row in PostgreSQL")
+    ev = psql("SELECT action FROM booking_events e JOIN appointments a ON a.id = e.appointment_id "
+              "WHERE a.code = :'p1'", code)
+    t.eq(ev, [["booked"]], "booking_events row")
+    mail = psql("SELECT kind, attachment_name, attachment_type, "
+                "replace(replace(convert_from(attachment_data, 'UTF8'), E'\\r', ''), E'\\n', '|') "
+                "FROM mail_outbox WHERE to_addr = :'p1' ORDER BY id DESC LIMIT 1", ("tbk%s1@example.com" % run).lower())
+    t.check(len(mail) == 1 and mail[0][0] == "booking_confirmed", "confirmation mail queued: %r" % mail[:1])
+    if mail:
+        ics = mail[0][3]
+        for want in ("BEGIN:VCALENDAR", "BEGIN:VEVENT", "UID:%s@citas" % code, "DTSTART:20300310T093000Z",
+                     "DTEND:", "SUMMARY:", "LOCATION:", "END:VCALENDAR"):
+            t.check(want in ics, "ics has %s" % want)
+        t.check(mail[0][2].startswith("text/calendar"), "ics content type")
+
+    st, h, b = env.book(s[1], la[1], "passport_renewal")
+    t.eq(st, 201, "book LA 03:00")
+    t.eq(b.get("start") if isinstance(b, dict) else None, "2030-03-10T03:00:00-07:00", "start after the DST change")
+    st, h, b = env.book(s[2], mad[0], "visa")
+    t.eq(b.get("start") if isinstance(b, dict) else None, "2030-06-03T09:00:00+02:00", "Madrid summer offset")
+
+    # --- one active appointment per person and procedure ---
+    st, h, b = env.book(s[0], la[2], "passport_renewal")
+    t.eq(st, 409, "second appointment of the same procedure")
+    # the same person with the office given explicitly, other office: PostgreSQL's index refuses it
+    env.window(MAD, "passport_renewal", ["2030-06-05 09:00"], 1)
+
+    # --- sold out, with next dates ---
+    st, h, b = env.book(s[3], mad[0], "visa")
+    t.eq(st, 409, "sold out")
+    t.eq(b.get("title") if isinstance(b, dict) else None, "Sold out", "sold-out title")
+    nxt = b.get("next", []) if isinstance(b, dict) else []
+    t.check(any(n.get("slot") == mad[1] and n.get("start") == "2030-06-04T09:00:00+02:00" for n in nxt),
+            "next dates name the next slot with seats: %r" % nxt)
+
+    # --- refusals ---
+    t.eq(env.book(s[3], 999999999, "visa")[0], 404, "unknown slot id")
+    t.eq(env.book(s[3], "12x", "visa")[0], 400, "malformed slot id")
+    t.eq(env.book(s[3], -5, "visa")[0], 400, "negative slot id")
+    t.eq(env.book(s[3], mad[1], "VISA!")[0], 400, "malformed procedure")
+    t.eq(env.book(s[3], mad[1], "passport_first")[0], 422, "procedure of another slot")
+    t.check(env.book(s[3], past[0], "consular_id")[0] in (404, 409), "slot of an ended window")
+    time.sleep(max(0.0, soon_at - time.time()) + 0.5)
+    st, h, b = env.book(s[3], soon[0], "birth_registration")
+    t.eq(st, 409, "slot whose time has passed")
+    t.check(isinstance(b, dict) and "already come" in b.get("detail", ""), "says the slot has started")
+    t.eq(env.book(s[3], closed[0], "legalisation")[0], 409, "closed window")
+    st, h, b = env.book(s[3], later[0], "power_of_attorney")
+    t.eq(st, 409, "window not released yet")
+    t.check(isinstance(b, dict) and "opens at" in b.get("detail", ""), "says when it opens")
+    t.eq(env.book(s[3], mad[1], "visa", captcha="nope")[0], 403, "captcha refused")
+    st = env.http("POST", "/api/v1/appointments", {"slot": mad[1], "procedure": "visa"}, s[3])[0]
+    t.eq(st, 400, "captcha missing")
+    st = env.http("POST", "/api/v1/appointments", {"slot": mad[1], "procedure": "visa", "captcha": "pass-x" + run,
+                                                    "extra": 1}, s[3])[0]
+    t.eq(st, 400, "unknown field")
+    st = env.http("POST", "/api/v1/appointments", {"slot": mad[1], "procedure": "visa", "captcha": "pass-y" + run},
+                  (s[3][0], "0" * 64))[0]
+    t.eq(st, 403, "wrong CSRF token")
+    t.eq(env.http("POST", "/api/v1/appointments", {"slot": mad[1], "procedure": "visa"})[0], 401, "no session")
+    free = env.redis("SCARD", "cal:{%s}:free:%d" % (MAD, mad[1]))
+    t.eq(free, 1, "refused attempts took no seat")
+
+    # --- my appointments; other people's codes are 404 ---
+    st, h, b = env.http("GET", "/api/v1/appointments", sess=s[0])
+    t.eq(st, 200, "list")
+    t.eq([a["code"] for a in b.get("appointments", [])] if isinstance(b, dict) else None, [code], "list shows mine")
+    st, h, b = env.http("GET", "/api/v1/appointments/" + code, sess=s[0])
+    t.eq((st, b.get("code") if isinstance(b, dict) else None), (200, code), "get mine")
+    t.eq(b.get("start") if isinstance(b, dict) else None, "2030-03-10T01:30:00-08:00", "get: start with offset")
+    st, h, b = env.http("GET", "/api/v1/appointments/" + code, sess=s[1])
+    t.eq(st, 404, "someone else's code")
+    t.check(code not in str(b) and "1:30" not in str(b), "404 tells nothing about it")
+    t.eq(env.http("DELETE", "/api/v1/appointments/" + code, sess=s[1])[0], 404, "cannot cancel someone else's")
+    t.eq(env.http("GET", "/api/v1/appointments/ZZZZZZZZZZ", sess=s[0])[0], 404, "unknown code")
+    t.eq(env.http("GET", "/api/v1/appointments/bad", sess=s[0])[0], 404, "malformed code")
+    st, h, body = env.http("GET", "/api/v1/appointments/%s.ics" % code, sess=s[0], raw=True)
+    t.eq(st, 200, ".ics")
+    t.check(h.get("content-type", "").startswith("text/calendar") and b"DTSTART:20300310T093000Z" in body,
+            ".ics content")
+    t.eq(env.http("GET", "/api/v1/appointments/%s.ics" % code, sess=s[1])[0], 404, "someone else's .ics")
+
+    # --- reschedule: new seat first, then the old one goes back ---
+    before = env.redis("SCARD", "cal:{%s}:free:%d" % (LA, la[0]))
+    st, h, b = env.http("POST", "/api/v1/appointments/%s/reschedule" % code, {"slot": la[2]}, s[0])
+    t.eq(st, 200, "reschedule")
+    new = b.get("code") if isinstance(b, dict) else None
+    t.check(new and new != code, "reschedule gives a new code")
+    t.eq(psql("SELECT state, cancel_reason FROM appointments WHERE code = :'p1'", code), [["cancelled", "rescheduled"]],
+         "old appointment cancelled")
+    t.eq(psql("SELECT state, slot_id FROM appointments WHERE code = :'p1'", new or "-"), [["active", str(la[2])]],
+         "new appointment active")
+    t.eq(env.redis("SCARD", "cal:{%s}:free:%d" % (LA, la[0])), before + 1, "old seat back in Redis")
+    t.eq(env.http("POST", "/api/v1/appointments/%s/reschedule" % code, {"slot": la[1]}, s[0])[0], 404,
+         "a cancelled appointment cannot be rescheduled")
+
+    # --- cancel: the seat is free again at once, and the person may book again ---
+    before = env.redis("SCARD", "cal:{%s}:free:%d" % (LA, la[2]))
+    st, h, b = env.http("DELETE", "/api/v1/appointments/" + new, sess=s[0])
+    t.eq((st, b.get("state") if isinstance(b, dict) else None), (200, "cancelled"), "cancel")
+    t.eq(env.redis("SCARD", "cal:{%s}:free:%d" % (LA, la[2])), before + 1, "seat back at once")
+    t.eq(env.http("DELETE", "/api/v1/appointments/" + new, sess=s[0])[0], 404, "cancel twice")
+    t.eq(env.book(s[0], la[2], "passport_renewal")[0], 201, "book again after cancelling")
+
+    # --- staff: agenda, check-in, no-show ---
+    staff = env.staff("tbk-%s-la" % run, "consular_staff", LA)
+    other = env.staff("tbk-%s-mad" % run, "consular_staff", MAD)
+    ss, so = env.sessions([staff], "consular_staff", LA)[0], env.sessions([other], "consular_staff", MAD)[0]
+    st, h, b = env.http("GET", "/api/v1/admin/offices/%s/agenda?date=2030-03-10" % LA, sess=ss)
+    t.eq(st, 200, "agenda")
+    ag = b.get("appointments", []) if isinstance(b, dict) else []
+    t.eq([a["time"] for a in ag], ["03:00"], "agenda of the day (the rescheduled 01:30 is gone)")
+    t.check(ag and ag[0]["start"] == "2030-03-10T03:00:00-07:00", "agenda start with offset")
+    st, h, body = env.http("GET", "/api/v1/admin/offices/%s/agenda?date=2030-03-10&format=csv" % LA, sess=ss,
+                           raw=True)
+    t.check(st == 200 and h.get("content-type", "").startswith("text/csv") and body.count(b"\r\n") == 2,
+            "agenda CSV: %r" % body[:200])
+    st, h, body = env.http("GET", "/api/v1/admin/offices/%s/agenda?date=2030-03-10" % LA, sess=ss,
+                           headers={"Accept": "text/csv"}, raw=True)
+    t.check(st == 200 and body.startswith(b'"time"'), "agenda CSV by Accept")
+    t.eq(env.http("GET", "/api/v1/admin/offices/%s/agenda?date=2030-03-10" % LA, sess=so)[0], 403,
+         "staff of another office")
+    t.eq(env.http("GET", "/api/v1/admin/offices/%s/agenda?date=2030-03-10" % LA, sess=s[1])[0], 403, "a citizen")
+    t.eq(env.http("GET", "/api/v1/admin/offices/%s/agenda?date=10-03-2030" % LA, sess=ss)[0], 400, "bad date")
+    c1 = ag[0]["code"] if ag else "-"
+    t.eq(env.http("POST", "/api/v1/admin/appointments/%s/check-in" % c1, sess=so)[0], 404, "check-in elsewhere")
+    st, h, b = env.http("POST", "/api/v1/admin/appointments/%s/check-in" % c1, sess=ss)
+    t.eq((st, b.get("state") if isinstance(b, dict) else None), (200, "checked_in"), "check-in")
+    t.eq(env.http("POST", "/api/v1/admin/appointments/%s/check-in" % c1, sess=ss)[0], 409, "check-in twice")
+    t.eq(env.http("POST", "/api/v1/admin/appointments/%s/no-show" % c1, sess=ss)[0], 409, "no-show after check-in")
+    c2 = psql("SELECT code FROM appointments WHERE slot_id = :'p1' AND state = 'active'", la[2])
+    t.eq(env.http("POST", "/api/v1/admin/appointments/%s/no-show" % c2[0][0], sess=ss)[0], 409,
+         "no-show before the time") if c2 else t.check(False, "active appointment at la[2]")
+    # a past appointment (inserted directly: its slot could not be booked through the API)
+    psql("INSERT INTO appointments (code, slot_id, seat, office_code, procedure_code, account_id, document_type, "
+         "document_number) VALUES (:'p1', :'p2', 1, :'p3', 'consular_id', :'p4', 'consular_id', :'p5')",
+         "P" + run + "ABCDE", past[0], LA, ids[5], people[5][1])
+    st, h, b = env.http("POST", "/api/v1/admin/appointments/P%sABCDE/no-show" % run, sess=ss)
+    t.eq((st, b.get("state") if isinstance(b, dict) else None), (200, "no_show"), "no-show")
+    t.eq(psql("SELECT count(*) FROM booking_events e JOIN appointments a ON a.id = e.appointment_id "
+              "WHERE a.office_code = :'p1' AND e.action IN ('checked_in', 'no_show')", LA), [["2"]],
+         "staff actions recorded")
+finally:
+    env.close()
+sys.exit(t.finish())

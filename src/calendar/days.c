@@ -23,7 +23,8 @@
 
 /* one row with a NULL id: an office without open slots that day; no row: no such office */
 static const char sql_day_slots[] =
-    "SELECT s.id FROM offices o LEFT JOIN slots s ON s.office_code = o.code AND s.local_start >= $2::date"
+    "SELECT s.id, to_regclass('appointments') IS NOT NULL FROM offices o LEFT JOIN slots s ON s.office_code "
+    "= o.code AND s.local_start >= $2::date"
     " AND s.local_start < $2::date + 1 AND s.state = 'open' WHERE o.code = $1 ORDER BY s.id";
 static const char sql_day_appointments[] =
     "SELECT a.id, a.code, acc.email, coalesce(acc.lang, 'es'),"
@@ -51,6 +52,7 @@ struct day_cancel {
     struct cal_worker *cw;
     char office[CAL_CODE_MAX + 1], date[11], ip[64], by[24];
     int attempts;
+    int have_appointments; /* booking's table exists (sql/006) */
     int64_t nslots, nappointments, nemails;
     char *persons; /* after commit: "key\tcode\n" lines for unperson.lua, malloc'd */
     size_t npersons;
@@ -162,6 +164,7 @@ static int add_mail(struct pg_tx *tx, const PGresult *res, int row)
 #endif
 
 static void on_read(const struct pg_reply *r, void *ctx);
+static void commit_cancel(struct day_cancel *st, const PGresult *res);
 
 static void on_marked(struct redis_client *c, const redisReply *reply, const char *err, void *ctx)
 {
@@ -173,6 +176,10 @@ static void on_marked(struct redis_client *c, const redisReply *reply, const cha
         return;
     }
     st->attempts++;
+    if (!st->have_appointments) {
+        commit_cancel(st, NULL);
+        return;
+    }
     /* read the appointments again right before the transaction: it compares with this list */
     const char *v[] = {st->office, st->date};
     struct pg_tx *tx = pg_tx_begin(st->cw->pg);
@@ -188,8 +195,13 @@ static void on_read(const struct pg_reply *r, void *ctx)
         finish(st, 503, "The database cannot be reached now; try again.");
         return;
     }
-    const PGresult *res = r->results[0];
-    int n = PQntuples(res);
+    commit_cancel(st, r->results[0]);
+}
+
+/* The transaction: the day's slots, and the appointments in res (NULL without an appointments table). */
+static void commit_cancel(struct day_cancel *st, const PGresult *res)
+{
+    int n = res != NULL ? PQntuples(res) : 0;
     /* "{1,2,3}" of the ids, and the person keys for afterwards */
     size_t cap = 3 + (size_t)n * 21, pcap = 1 + (size_t)n * 160;
     char *ids = malloc(cap), *persons = malloc(pcap);
@@ -226,7 +238,8 @@ static void on_read(const struct pg_reply *r, void *ctx)
     const char *v3[] = {st->office, st->date, ids};
     const char *ve[] = {ids, st->by[0] != '\0' ? st->by : NULL, st->ip[0] != '\0' ? st->ip : NULL};
     pg_tx_add(tx, sql_cancel_slots, 2, v2);
-    pg_tx_add(tx, sql_cancel_appointments, 3, v3);
+    if (res != NULL)
+        pg_tx_add(tx, sql_cancel_appointments, 3, v3);
     if (n > 0)
         pg_tx_add(tx, sql_events, 3, ve);
 #ifdef CALENDAR_HAVE_MAIL
@@ -251,6 +264,7 @@ static void on_slots(const struct pg_reply *r, void *ctx)
         finish(st, 404, "There is no such office.");
         return;
     }
+    st->have_appointments = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
     if (PQgetisnull(res, 0, 0))
         n = 0;
     if (st->attempts == 0)

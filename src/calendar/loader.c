@@ -7,18 +7,22 @@
 
 const char calendar_load_lua[] = CAL_LUA_LOAD;
 
-#define LOAD_SQL(WINDOW)                                                                                     \
-    "SELECT w.office_code, w.procedure_code, w.id, (extract(epoch FROM w.release_at) * 1000)::bigint, "      \
-    "w.state,"                                                                                               \
-    " s.id, extract(epoch FROM s.starts_at)::bigint, to_char(s.local_start, 'YYYY-MM-DD\"T\"HH24:MI'),"      \
-    " s.capacity, CASE WHEN s.state = 'cancelled' THEN 'cancelled' WHEN w.state = 'closed' THEN 'closed'"    \
-    " ELSE 'open' END, coalesce((SELECT string_agg(a.seat::text, ',' ORDER BY a.seat) FROM appointments a"   \
-    " WHERE a.slot_id = s.id AND a.state IN ('active', 'checked_in')), '')"                                  \
-    " FROM calendar_windows w JOIN slots s ON s.window_id = w.id WHERE w.id = " WINDOW                       \
+#define LOAD_SQL(WINDOW, TAKEN)                                                                              \
+    "SELECT w.office_code, w.procedure_code, w.id, (extract(epoch FROM w.release_at) * 1000)::bigint,"       \
+    " w.state, s.id, extract(epoch FROM s.starts_at)::bigint,"                                               \
+    " to_char(s.local_start, 'YYYY-MM-DD\"T\"HH24:MI'), s.capacity,"                                         \
+    " CASE WHEN s.state = 'cancelled' THEN 'cancelled' WHEN w.state = 'closed' THEN 'closed' ELSE 'open' "   \
+    "END,"                                                                                                   \
+    " " TAKEN " FROM calendar_windows w JOIN slots s ON s.window_id = w.id WHERE w.id = " WINDOW             \
     " ORDER BY s.starts_at, s.id"
 
-const char calendar_sql_load_window[] = LOAD_SQL("$1::bigint");
-const char cal_sql_load_new_window[] = LOAD_SQL("currval('calendar_windows_id_seq')");
+#define TAKEN_SEATS                                                                                          \
+    "coalesce((SELECT string_agg(a.seat::text, ',' ORDER BY a.seat) FROM appointments a"                     \
+    " WHERE a.slot_id = s.id AND a.state IN ('active', 'checked_in')), '')"
+
+const char calendar_sql_load_window[] = LOAD_SQL("$1::bigint", TAKEN_SEATS);
+/* a window just created has no appointment yet */
+const char cal_sql_load_new_window[] = LOAD_SQL("currval('calendar_windows_id_seq')", "''");
 
 int calendar_load_args(const PGresult *res, int from, int to, char key[96], const char **argv)
 {

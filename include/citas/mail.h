@@ -144,8 +144,8 @@ int mail_starttls_parse(const char *s, enum curl_client_starttls *out);
 
 /*
  * citasd glue (src/mail/module.c): worker 0 runs the sender, configured from the keys smtp_url, smtp_user,
- * smtp_password, smtp_starttls, smtp_timeout_ms, mail_from, mail_poll_ms, mail_batch, mail_max_attempts and
- * mail_retry_base_ms (see ops/citas.conf). Handlers enqueue with mail_enqueue(server_worker_pg(w), ...).
+ * smtp_password, smtp_starttls, smtp_timeout_ms, mail_from, mail_poll_ms, mail_batch, mail_max_attempts,
+ * mail_retry_base_ms, mail_retry_max_ms and mail_lease_ms (see ops/citas.conf). Handlers enqueue with mail_enqueue(server_worker_pg(w), ...).
  */
 struct server_module;
 extern const struct server_module mail_server_module;

@@ -256,8 +256,8 @@ def run(procs, tmp, maildir, citasd, citasctl, smtp_sink, stub, dsn, redis_port)
         hcaptcha_secret="0x0000000000000000000000000000000000000000", hcaptcha_timeout_ms=1000,
         captcha_actions="register,login",
         rate_limits="login:account=3/6,register:ip=10000/60,login:ip=10000/60,login_code:ip=10000/60",
-        # the mail module's sender (the names the glue may use; unknown variables are ignored)
-        smtp_url=smtp_url, mail_smtp_url=smtp_url, mail_poll_ms=50,
+        # the mail module's sender (worker 0)
+        smtp_url=smtp_url, smtp_starttls="none", mail_poll_ms=50,
         auth_hash_threads=1, auth_pwhash_opslimit=3, auth_pwhash_memlimit_kib=131072)
     tls_port = None
     env_a = citasd_env(common, listen="127.0.0.1:%d" % a_port)

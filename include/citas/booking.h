@@ -64,7 +64,8 @@ typedef void (*booking_rebuild_cb)(const char *err, const struct booking_rebuild
  * all): for the slots of every window that has not ended, the slot hash, the procedure ZSET and the free
  * set (1..capacity minus seats of active/checked-in appointments, minus seats under a live hold, which
  * keeps in-flight attempts safe on a live system); the window hashes; the person keys of active
- * appointments (person keys of bookings no longer active are deleted). Asynchronous: cb runs exactly once,
+ * appointments (a person key naming an appointment no longer active is deleted when its owner next books:
+ * see create.c). Asynchronous: cb runs exactly once,
  * on the ring's thread, never inside this call. pg and redis must outlive the call. Returns 0 or -ENOMEM.
  */
 int booking_rebuild(struct pg_pool *pg, struct redis_client *redis, const char *office, booking_rebuild_cb cb,

@@ -2,8 +2,10 @@
  * POST /api/v1/appointments {slot, procedure, captcha[, office]} and
  * POST /api/v1/appointments/{code}/reschedule {slot[, office]}: one state machine, one function per step.
  *
- *   SESSION → [OLD: the appointment being rescheduled] → ACCOUNT → RATE → CAPTCHA (new bookings only)
- *   → SLOT (which office) → RESERVE (Lua) → INFO (names) → PERSIST (one transaction) → CONFIRM (Lua) → 201
+ *   SESSION → [OLD: the appointment being rescheduled] → RATE → CAPTCHA (new bookings only) → SLOT (which
+ *   office) → PROBE (the reserve script taking nothing: refusals and sold out end here, before the account
+ *   is looked up, so losing attempts never reach PostgreSQL) → ACCOUNT (document, email: Redis cache,
+ *   PostgreSQL on a miss) → RESERVE (Lua) → INFO (names) → PERSIST (one transaction) → CONFIRM (Lua) → 201
  *   any failure after RESERVE → RELEASE (Lua) → the answer (or back to RESERVE for a seat PostgreSQL says
  *   is taken, or a code collision)
  *
@@ -34,7 +36,8 @@
 
 struct attempt {
     struct bk_worker *bw;
-    int reschedule, office_given, tries;
+    int reschedule, office_given, tries, stale_checked;
+    char stale_code[BOOKING_CODE_LEN + 1];
     struct bk_account acct;
     struct bk_attempt_keys k;
     char procedure[BK_PROC_MAX + 1];
@@ -56,6 +59,8 @@ static void step_old(struct attempt *a);
 static void step_rate(struct attempt *a);
 static void step_captcha(struct attempt *a);
 static void step_slot(struct attempt *a);
+static void step_probe(struct attempt *a);
+static void check_stale(struct attempt *a, const char *code);
 static void step_reserve(struct attempt *a);
 static void step_info(struct attempt *a);
 static void step_persist(struct attempt *a);
@@ -109,7 +114,7 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
     if (a->reschedule)
         step_old(a);
     else
-        step_account(a);
+        step_rate(a);
 }
 #endif
 
@@ -142,7 +147,7 @@ static void on_old(const struct pg_reply *r, void *ctx)
     a->k.old_seat = atoi(PQgetvalue(res, 0, 1));
     snprintf(a->old_office, sizeof(a->old_office), "%s", PQgetvalue(res, 0, 2));
     snprintf(a->procedure, sizeof(a->procedure), "%s", PQgetvalue(res, 0, 3));
-    step_account(a);
+    step_rate(a);
 }
 
 static void step_old(struct attempt *a)
@@ -174,7 +179,8 @@ static void on_account(int rc, void *ctx)
         answer(a, 503, NULL, "The account store");
         return;
     }
-    step_rate(a);
+    bk_key_person(a->k.person_key, a->k.office, a->acct.doc_hash, a->procedure);
+    step_reserve(a);
 }
 
 static void step_account(struct attempt *a)
@@ -241,7 +247,8 @@ static void step_rate(struct attempt *a)
     if (g != NULL) {
         char account[24];
         snprintf(account, sizeof(account), "%" PRId64, a->acct.id);
-        struct guard_subject subj = {.ip = a->ip, .account = account, .document = a->acct.doc_number};
+        /* the document is not known yet (ACCOUNT comes after the probe): ip and account buckets apply */
+        struct guard_subject subj = {.ip = a->ip, .account = account, .document = NULL};
         if (guard_rate_check(g, "booking", &subj, on_rate, a) != 0)
             answer(a, 503, NULL, "Rate limiting");
         return;
@@ -301,11 +308,10 @@ static void step_slot(struct attempt *a)
         answer(a, 422, "Same slot", "slot: the appointment is already at this slot.");
         return;
     }
-    bk_key_person(a->k.person_key, a->k.office, a->acct.doc_hash, a->procedure);
-    step_reserve(a);
+    step_probe(a);
 }
 
-/* --- RESERVE: the Lua script --- */
+/* --- PROBE and RESERVE: the Lua script --- */
 
 static const char *elem(const redisReply *r, size_t i)
 {
@@ -343,6 +349,9 @@ static void sold_out(struct attempt *a, const redisReply *r)
     done(a);
 }
 
+static void refused(struct attempt *a, const redisReply *r, const char *what);
+static void on_probed(struct redis_client *c, const redisReply *r, const char *err, void *ctx);
+
 static void on_reserved(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
 {
     (void)c;
@@ -365,6 +374,30 @@ static void on_reserved(struct redis_client *c, const redisReply *r, const char 
         step_info(a);
         return;
     }
+    refused(a, r, what);
+}
+
+static void on_probed(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
+{
+    (void)c;
+    struct attempt *a = ctx;
+    if (err != NULL || r->type != REDIS_REPLY_ARRAY || elem(r, 0) == NULL) {
+        answer(a, 503, NULL, "The seat store");
+        return;
+    }
+    if (strcmp(elem(r, 0), "free") == 0) {
+        if (server_async_req(a) == NULL)
+            done(a);
+        else
+            step_account(a);
+        return;
+    }
+    refused(a, r, elem(r, 0));
+}
+
+/* Every answer of the script but "ok" and "free". */
+static void refused(struct attempt *a, const redisReply *r, const char *what)
+{
     if (strcmp(what, "sold_out") == 0) {
         sold_out(a, r);
     } else if (strcmp(what, "no_slot") == 0) {
@@ -384,14 +417,57 @@ static void on_reserved(struct redis_client *c, const redisReply *r, const char 
         snprintf(d, sizeof(d), "Booking for this slot opens at %s.", iso);
         answer(a, 409, "Not open yet", d);
     } else if (strcmp(what, "already") == 0) {
-        answer(a, 409, "Already booked",
-               "You already hold an appointment (or a booking in progress) for this procedure.");
+        const char *v = elem(r, 1);
+        if (v != NULL && booking_code_valid(v, strlen(v)) && !a->stale_checked)
+            check_stale(a, v); /* the key names a booking: is it still active? */
+        else
+            answer(a, 409, "Already booked",
+                   "You already hold an appointment (or a booking in progress) for this procedure.");
     } else {
         answer(a, 503, NULL, "The seat store");
     }
 }
 
-static void step_reserve(struct attempt *a)
+/*
+ * A person key naming an appointment that PostgreSQL no longer has active (checked in, no-show, cancelled
+ * by staff or a day cancel, a cancel whose Redis step failed) is stale: delete it (only if it still names
+ * that code) and reserve again. Only people who did hold a booking ever get here.
+ */
+static void on_stale_deleted(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
+{
+    (void)c;
+    (void)r;
+    struct attempt *a = ctx;
+    if (err != NULL)
+        answer(a, 503, NULL, "The seat store");
+    else
+        step_reserve(a);
+}
+
+static void on_stale_checked(const struct pg_reply *r, void *ctx)
+{
+    struct attempt *a = ctx;
+    if (r->status != PG_OK) {
+        answer(a, 503, NULL, "The appointment database");
+    } else if (PQntuples(r->results[0]) > 0) {
+        answer(a, 409, "Already booked", "You already hold an appointment for this procedure.");
+    } else if (bk_run_cancel(a->bw, a->k.office, a->k.slot, 0, a->k.person_key, a->stale_code,
+                             on_stale_deleted, a) != 0) {
+        answer(a, 503, NULL, "The seat store");
+    }
+}
+
+static void check_stale(struct attempt *a, const char *code)
+{
+    a->stale_checked = 1;
+    snprintf(a->stale_code, sizeof(a->stale_code), "%s", code);
+    const char *v[] = {a->stale_code};
+    if (pg_query(a->bw->pg, "SELECT 1 FROM appointments WHERE code = $1 AND state = 'active'", 1, v,
+                 on_stale_checked, a) != 0)
+        answer(a, 503, NULL, "The appointment database");
+}
+
+static int run_reserve(struct attempt *a, int probe, redis_reply_cb cb)
 {
     char slotk[BK_KEY_MAX], freek[BK_KEY_MAX], holds[BK_KEY_MAX], proc[BK_KEY_MAX], id[24], ttl[24], next[8];
     bk_key_slot(slotk, a->k.office, a->k.slot);
@@ -401,11 +477,31 @@ static void step_reserve(struct attempt *a)
     snprintf(id, sizeof(id), "%" PRId64, a->k.slot);
     snprintf(ttl, sizeof(ttl), "%" PRIu64, a->bw->hold_ttl_ms);
     snprintf(next, sizeof(next), "%" PRIu64, a->bw->next_dates);
-    const char *argv[] = {
-        slotk, freek, holds, a->k.person_key, proc, id, a->procedure, ttl, a->reschedule ? a->old_code : "",
-        next};
+    /* a probe has no person key yet: KEYS[4] is then another key of the office (hash slot routing) */
+    const char *argv[] = {slotk,
+                          freek,
+                          holds,
+                          probe ? holds : a->k.person_key,
+                          proc,
+                          id,
+                          a->procedure,
+                          ttl,
+                          a->reschedule ? a->old_code : "",
+                          next,
+                          probe ? "probe" : ""};
+    return redis_evalsha(a->bw->redis, a->bw->reserve, 5, 11, argv, NULL, cb, a);
+}
+
+static void step_probe(struct attempt *a)
+{
+    if (run_reserve(a, 1, on_probed) != 0)
+        answer(a, 503, NULL, "The seat store");
+}
+
+static void step_reserve(struct attempt *a)
+{
     a->tries++;
-    if (redis_evalsha(a->bw->redis, a->bw->reserve, 5, 10, argv, NULL, on_reserved, a) != 0)
+    if (run_reserve(a, 0, on_reserved) != 0)
         answer(a, 503, NULL, "The seat store");
 }
 

@@ -1,13 +1,15 @@
 /*
  * Recovery: every Redis key of the booking contract recomputed from PostgreSQL, office by office (see
  * booking_rebuild() in booking.h). For each office three reads (windows, slots with their booked seats,
- * active appointments), then the Redis writes pipelined: the sweep of stale person keys first, then the
- * window hashes, one rebuild script per slot and the person keys, in that order on one connection.
+ * active appointments), then the Redis writes pipelined: the window hashes, one rebuild script per slot and
+ * the person keys of active appointments.
+ * Person keys of appointments that are no longer active are not swept here (a SCAN of the whole keyspace
+ * per office would block Redis for long): a reservation that meets one asks PostgreSQL and deletes it
+ * (create.c, step "already"), so a stale key costs one query to its owner and nothing to anyone else.
  */
 #include "internal.h"
 
 #include "rebuild_lua.h"
-#include "sweep_lua.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +19,7 @@
 struct rb {
     struct pg_pool *pg;
     struct redis_client *redis;
-    struct redis_script *rebuild, *sweep;
+    struct redis_script *rebuild;
     booking_rebuild_cb cb;
     void *ctx;
     char *only;
@@ -47,7 +49,6 @@ static void rb_finish(struct rb *b)
     PQclear(b->slots);
     PQclear(b->persons);
     redis_script_free(b->rebuild);
-    redis_script_free(b->sweep);
     free(b);
     cb(failed ? err : NULL, &st, ctx);
 }
@@ -97,15 +98,9 @@ static int rb_cmd(struct rb *b, int argc, const char **argv)
 static void rb_write(struct rb *b)
 {
     const char *office = b->offices[b->cur];
-    char holds[BK_KEY_MAX], pattern[BK_KEY_MAX], key[BK_KEY_MAX], k2[BK_KEY_MAX], k4[BK_KEY_MAX];
+    char holds[BK_KEY_MAX], key[BK_KEY_MAX], k2[BK_KEY_MAX], k4[BK_KEY_MAX];
     bk_key_holds(holds, office);
-    snprintf(pattern, sizeof(pattern), "bk:{%s}:person:*", office);
     b->redis_pending = 1; /* held by this function until every command is queued */
-    const char *sw[] = {holds, pattern};
-    if (redis_evalsha(b->redis, b->sweep, 1, 2, sw, NULL, on_redis, b) == 0)
-        b->redis_pending++;
-    else
-        rb_fail(b, "Redis", "not connected");
     for (int i = 0; i < PQntuples(b->windows) && !b->failed; i++) {
         snprintf(key, sizeof(key), "cal:{%s}:window:%s", office, PQgetvalue(b->windows, i, 0));
         const char *del[] = {"DEL", key};
@@ -279,11 +274,9 @@ int booking_rebuild(struct pg_pool *pg, struct redis_client *redis, const char *
     b->cb = cb;
     b->ctx = ctx;
     b->rebuild = redis_script_create(bk_rebuild_lua);
-    b->sweep = redis_script_create(bk_sweep_lua);
     b->only = office != NULL ? strdup(office) : NULL;
-    if (b->rebuild == NULL || b->sweep == NULL || (office != NULL && b->only == NULL)) {
+    if (b->rebuild == NULL || (office != NULL && b->only == NULL)) {
         redis_script_free(b->rebuild);
-        redis_script_free(b->sweep);
         free(b->only);
         free(b);
         return -ENOMEM;
@@ -293,7 +286,6 @@ int booking_rebuild(struct pg_pool *pg, struct redis_client *redis, const char *
                       on_offices, b);
     if (rc != 0) {
         redis_script_free(b->rebuild);
-        redis_script_free(b->sweep);
         free(b->only);
         free(b);
         return rc;

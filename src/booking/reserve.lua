@@ -4,8 +4,12 @@
 -- KEYS[4] bk:{OFF}:person:<doc_hash>:<procedure>   KEYS[5] cal:{OFF}:proc:<procedure>
 -- ARGV[1] slot id   ARGV[2] procedure   ARGV[3] hold TTL (ms)
 -- ARGV[4] code of the appointment being rescheduled ("" for a new booking)   ARGV[5] next dates wanted
+-- ARGV[6] "probe": check everything but the person and take nothing (KEYS[4] is then any key of the
+--         office); answers {"free"} when a seat is there. Attempts probe first so that the losers of a
+--         sold-out slot are answered before the account is even looked up (no PostgreSQL for them).
 -- Replies: {"ok", seat, start, local, window}, {"no_slot"}, {"wrong_procedure"}, {"closed"}, {"past"},
--- {"not_released", release_ms}, {"already", person_value}, {"sold_out", id1, start1, local1, id2, ...}
+-- {"not_released", release_ms}, {"already", person_value}, {"sold_out", id1, start1, local1, id2, ...},
+-- {"free"} (probe only)
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tag = string.match(KEYS[1], '^cal:({[^}]*}):')
@@ -79,13 +83,23 @@ end
 if tonumber(s[3] or '0') * 1000 <= now_ms then
     return {'past'}
 end
-local p = redis.call('GET', KEYS[4])
-if p and not (ARGV[4] ~= '' and p == ARGV[4]) then
-    return {'already', p}
+local probe = ARGV[6] == 'probe'
+if not probe then
+    local p = redis.call('GET', KEYS[4])
+    if p and not (ARGV[4] ~= '' and p == ARGV[4]) then
+        return {'already', p}
+    end
 end
 
 reclaim()
-local seat = redis.call('SPOP', KEYS[2])
+local seat = nil
+if probe then
+    if redis.call('SCARD', KEYS[2]) > 0 then
+        return {'free'}
+    end
+else
+    seat = redis.call('SPOP', KEYS[2])
+end
 if not seat then
     local r = {'sold_out'}
     for _, v in ipairs(next_dates(tonumber(ARGV[5]))) do

@@ -81,6 +81,10 @@ try:
     t.check(any(n.get("slot") == mad[1] and n.get("start") == "2030-06-04T09:00:00+02:00" for n in nxt),
             "next dates name the next slot with seats: %r" % nxt)
 
+    # a loser is answered from Redis alone: its account was never looked up (no PostgreSQL on that path)
+    t.eq(env.book(s[4], mad[0], "visa")[0], 409, "sold out for a fresh citizen")
+    t.eq(env.redis("EXISTS", "bk:acct:%d" % ids[4]), 0, "sold out: the account was not even looked up")
+
     # --- refusals ---
     t.eq(env.book(s[3], 999999999, "visa")[0], 404, "unknown slot id")
     t.eq(env.book(s[3], "12x", "visa")[0], 400, "malformed slot id")
@@ -176,6 +180,10 @@ try:
     t.eq((st, b.get("state") if isinstance(b, dict) else None), (200, "checked_in"), "check-in")
     t.eq(env.http("POST", "/api/v1/admin/appointments/%s/check-in" % c1, sess=ss)[0], 409, "check-in twice")
     t.eq(env.http("POST", "/api/v1/admin/appointments/%s/no-show" % c1, sess=ss)[0], 409, "no-show after check-in")
+    # the checked-in citizen's Redis person key still names that appointment: booking again heals it
+    t.eq(env.redis("GET", "bk:{%s}:person:%s:passport_renewal" % (LA, __import__("hashlib").sha256(
+        ("consular_id:" + people[1][1]).encode()).hexdigest())), c1, "person key names the checked-in booking")
+    t.eq(env.book(s[1], la[2], "passport_renewal")[0], 201, "checked in: the same procedure may be booked again")
     c2 = psql("SELECT code FROM appointments WHERE slot_id = :'p1' AND state = 'active'", la[2])
     t.eq(env.http("POST", "/api/v1/admin/appointments/%s/no-show" % c2[0][0], sess=ss)[0], 409,
          "no-show before the time") if c2 else t.check(False, "active appointment at la[2]")

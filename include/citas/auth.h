@@ -75,7 +75,8 @@ typedef void (*auth_session_cb)(h2o_req_t *req, const struct auth_session *s, vo
 /*
  * Loads the session named by the request's citas_session cookie and refreshes its idle timeout. For any
  * method other than GET and HEAD it also requires header X-CSRF-Token to equal the session's token.
- * cb runs later (never inside this call).
+ * cb may run before this call returns (a missing cookie or CSRF header is answered at once), so call this
+ * last in a handler.
  */
 void auth_load_session(h2o_req_t *req, auth_session_cb cb, void *ctx);
 

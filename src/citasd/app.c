@@ -4,6 +4,7 @@
 #include "citas/booking.h"
 #include "citas/calendar.h"
 #include "citas/guard.h"
+#include "citas/mail.h"
 
 static const struct server_route routes[] = {
     {"GET", "/healthz", "healthz", server_on_healthz},
@@ -42,6 +43,7 @@ static const struct server_route routes[] = {
 
 /* Workers stop modules in reverse order: auth (whose pending work may still use the guard) before guard. */
 static const struct server_module *const modules[] = {
+    &mail_server_module,
     &guard_server_module,
     &auth_server_module,
     &calendar_server_module,

@@ -48,13 +48,20 @@ struct server_config_key {
  * after the last connection closed (cancel timers, fail pending work: callbacks still run once);
  * worker_free once the ring has drained. Any hook may be NULL.
  */
+struct server_metrics;
 struct server_module {
     const char *name;
     const struct server_config_key *keys; /* terminated by {NULL, NULL}; may be NULL */
     int (*worker_init)(struct server_worker *w, void **state);
     void (*worker_stop)(void *state);
     void (*worker_free)(void *state);
+    /* Adds the module's lines to /metrics with server_metrics_put(); runs on any worker's thread, so it
+     * reads only process-wide atomics. May be NULL. */
+    void (*metrics)(struct server_metrics *m);
 };
+
+/* Appends Prometheus text to a /metrics answer. */
+void server_metrics_put(struct server_metrics *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 struct server_app {
     const struct server_route *routes;

@@ -76,6 +76,7 @@ static void done(struct attempt *a)
 /* Answers (when the client is still there) and ends the attempt. No seat may be held at this point. */
 static void answer(struct attempt *a, int status, const char *title, const char *detail)
 {
+    atomic_fetch_add(title == NULL || status >= 500 ? &bk_counters.failed : &bk_counters.refused, 1);
     h2o_req_t *req = server_async_req(a);
     if (req != NULL) {
         if (title == NULL) {
@@ -320,6 +321,7 @@ static const char *elem(const redisReply *r, size_t i)
 
 static void sold_out(struct attempt *a, const redisReply *r)
 {
+    atomic_fetch_add(&bk_counters.sold_out, 1);
     h2o_req_t *req = server_async_req(a);
     if (req != NULL) {
         struct json_buf b;
@@ -687,6 +689,7 @@ static void on_confirmed(struct redis_client *c, const redisReply *r, const char
         server_add_header(req, "location", loc);
         server_send_json(req, a->reschedule ? 200 : 201, b.base, b.len);
     }
+    atomic_fetch_add(a->reschedule ? &bk_counters.rescheduled : &bk_counters.booked, 1);
     done(a);
 }
 
@@ -718,6 +721,8 @@ static void on_released(struct redis_client *c, const redisReply *r, const char 
 
 static void step_release(struct attempt *a, int give_back)
 {
+    if (give_back)
+        atomic_fetch_add(&bk_counters.released, 1);
     if (bk_run_release(a->bw, &a->k, give_back, on_released, a) != 0)
         answer(a, a->fail_status, a->fail_title, a->fail_detail);
 }

@@ -9,6 +9,7 @@
 #include "citas/ring.h"
 #include "citas/server.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #define BK_OFFICE_MAX 32
@@ -43,6 +44,18 @@ typedef void (*bk_done_cb)(int rc, void *ctx);
 struct bk_worker;
 struct bk_slotmap;
 struct bk_reconcile;
+
+/* Process-wide counters for /metrics (module.c). */
+struct bk_counters {
+    atomic_ullong booked;      /* 201: appointments confirmed */
+    atomic_ullong rescheduled; /* 200 on reschedule */
+    atomic_ullong sold_out;    /* 409: no seat left in the slot */
+    atomic_ullong
+        refused; /* other 4xx answers of the booking path (closed, not open yet, already booked...) */
+    atomic_ullong failed;   /* 5xx/503 answers after a backend failure */
+    atomic_ullong released; /* seats given back after a failure past the reservation */
+};
+extern struct bk_counters bk_counters;
 
 struct bk_worker {
     struct server_worker *w;

@@ -135,10 +135,32 @@ static void worker_free(void *state)
     free(bw);
 }
 
+struct bk_counters bk_counters;
+
+static void metrics(struct server_metrics *m)
+{
+    server_metrics_put(
+        m,
+        "# HELP citas_bookings_total Answers of the booking path by outcome.\n"
+        "# TYPE citas_bookings_total counter\n"
+        "citas_bookings_total{outcome=\"booked\"} %llu\n"
+        "citas_bookings_total{outcome=\"rescheduled\"} %llu\n"
+        "citas_bookings_total{outcome=\"sold_out\"} %llu\n"
+        "citas_bookings_total{outcome=\"refused\"} %llu\n"
+        "citas_bookings_total{outcome=\"failed\"} %llu\n"
+        "# HELP citas_booking_seats_released_total Seats given back after a failure past the reservation.\n"
+        "# TYPE citas_booking_seats_released_total counter\n"
+        "citas_booking_seats_released_total %llu\n",
+        atomic_load(&bk_counters.booked), atomic_load(&bk_counters.rescheduled),
+        atomic_load(&bk_counters.sold_out), atomic_load(&bk_counters.refused),
+        atomic_load(&bk_counters.failed), atomic_load(&bk_counters.released));
+}
+
 const struct server_module booking_server_module = {
     .name = "booking",
     .keys = keys,
     .worker_init = worker_init,
     .worker_stop = worker_stop,
     .worker_free = worker_free,
+    .metrics = metrics,
 };

@@ -37,18 +37,17 @@ void metrics_observe(size_t route, int status, double seconds)
     atomic_fetch_add_explicit(&m.sum_us[r], (unsigned long long)(seconds * 1e6), memory_order_relaxed);
 }
 
-struct out {
+struct server_metrics {
     h2o_mem_pool_t *pool;
     char *buf;
     size_t len, cap;
 };
 
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct out *o, const char *fmt, ...)
+static void vput(struct server_metrics *o, const char *fmt, va_list ap0)
 {
     for (;;) {
         va_list ap;
-        va_start(ap, fmt);
+        va_copy(ap, ap0);
         int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
         va_end(ap);
         if (n < 0)
@@ -65,13 +64,30 @@ static void put(struct out *o, const char *fmt, ...)
     }
 }
 
+static void put(struct server_metrics *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct server_metrics *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vput(o, fmt, ap);
+    va_end(ap);
+}
+
+void server_metrics_put(struct server_metrics *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vput(m, fmt, ap);
+    va_end(ap);
+}
+
 static const char *route_name(size_t r)
 {
     const struct server_route *rt = route_at(r);
     return rt != NULL ? rt->name : "none";
 }
 
-static void render_requests(struct out *o)
+static void render_requests(struct server_metrics *o)
 {
     size_t nr = route_count();
     put(o, "# HELP citas_http_requests_total HTTP requests answered, by route and status.\n"
@@ -106,7 +122,7 @@ static void render_requests(struct out *o)
     }
 }
 
-static void render_backends(struct out *o, struct server *srv)
+static void render_backends(struct server_metrics *o, struct server *srv)
 {
     static const char *names[] = {"redis", "pg", "curl"};
     put(o, "# HELP citas_backend_errors_total Failed backend calls (error replies, timeouts, lost "
@@ -141,9 +157,12 @@ static void render_backends(struct out *o, struct server *srv)
 
 h2o_iovec_t metrics_render(struct server *srv, h2o_mem_pool_t *pool)
 {
-    struct out o = {.pool = pool, .cap = 16384};
+    struct server_metrics o = {.pool = pool, .cap = 16384};
     o.buf = h2o_mem_alloc_pool(pool, o.cap);
     render_requests(&o);
     render_backends(&o, srv);
+    for (size_t i = 0; i < srv->app->nmodules; i++)
+        if (srv->app->modules[i]->metrics != NULL)
+            srv->app->modules[i]->metrics(&o);
     return h2o_iovec_init(o.buf, o.len);
 }

@@ -196,6 +196,14 @@ try:
     t.eq(psql("SELECT count(*) FROM booking_events e JOIN appointments a ON a.id = e.appointment_id "
               "WHERE a.office_code = :'p1' AND e.action IN ('checked_in', 'no_show')", LA), [["2"]],
          "staff actions recorded")
+    # /metrics counts the booking path's outcomes
+    st, h, m = env.http("GET", "/metrics", raw=True)
+    counts = {}
+    for line in m.decode().splitlines():
+        if line.startswith("citas_bookings_total{outcome="):
+            counts[line.split('"')[1]] = int(line.split()[-1])
+    t.check(counts.get("booked", 0) >= 1 and counts.get("sold_out", 0) >= 1 and counts.get("refused", 0) >= 1,
+            "metrics count bookings, sold-out and refused answers: %r" % counts)
 finally:
     env.close()
 sys.exit(t.finish())

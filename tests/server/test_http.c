@@ -104,20 +104,26 @@ static void mod_free(void *state)
 }
 
 static const struct server_config_key mod_keys[] = {{"test_key", "default"}, {NULL, NULL}};
-static const struct server_module mod = {"test", mod_keys, mod_init, mod_stop, mod_free};
+static void mod_metrics(struct server_metrics *m)
+{
+    server_metrics_put(m, "test_module_inits %d\n", atomic_load(&inits));
+}
+
+static const struct server_module mod = {"test", mod_keys, mod_init, mod_stop, mod_free, mod_metrics};
 static const struct server_module *const mods[] = {&mod};
 static const struct server_route routes[] = {
     {"POST", "/echo", "echo", on_echo},
     {"GET", "/inspect/{id}", "inspect", on_inspect},
     {"GET", "/slow", "slow", on_slow},
+    {"GET", "/metrics", "metrics", server_on_metrics},
 };
-static const struct server_app app = {routes, 3, mods, 1};
+static const struct server_app app = {routes, 4, mods, 1};
 
 /* --- a blocking client --- */
 
 struct answer {
     long status;
-    char body[4096];
+    char body[65536];
     size_t len;
     char headers[4096];
     size_t hlen;
@@ -246,6 +252,12 @@ int main(void)
     CHECK(strstr(a.body, "\"x\":\"hola\"") != NULL && strstr(a.body, "\"q\":null") != NULL);
     a = request(port, "GET", "/inspect/", NULL, NULL, 0, NULL, 5000);
     CHECK_INT(a.status, 404);
+
+    /* modules add their own lines to /metrics */
+    a = request(port, "GET", "/metrics", NULL, NULL, 0, NULL, 5000);
+    CHECK_INT(a.status, 200);
+    CHECK(strstr(a.body, "\ntest_module_inits 2\n") != NULL);
+    CHECK(strstr(a.body, "citas_http_requests_total{route=\"echo\",status=\"415\"} 1\n") != NULL);
 
     /* asynchronous answers: one waits for it; one gives up first over HTTP/2, where h2o disposes of the
      * stream at once: the handler must then see no request (h2o 2.2 notices a closed HTTP/1 connection

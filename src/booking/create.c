@@ -588,6 +588,11 @@ static void on_persisted(const struct pg_reply *r, void *ctx)
                 a, 409, "Already booked",
                 "You already hold an active appointment for this procedure (perhaps at another office).", 1,
                 0);
+        } else if (strcmp(r->sqlstate, "23514") == 0 && cons != NULL &&
+                   strcmp(cons, "appointments_slot_open") == 0) {
+            fail_reserved(a, 409, "Closed",
+                          "This slot no longer takes bookings: its day was cancelled or its window closed.",
+                          1, 0);
         } else if (strncmp(r->sqlstate, "23", 2) == 0) {
             fail_reserved(a, 409, "Conflict",
                           "The booking conflicts with the current data; reload and retry.", 1, 0);

@@ -97,6 +97,15 @@ try:
     t.eq(st, 409, "slot whose time has passed")
     t.check(isinstance(b, dict) and "already come" in b.get("detail", ""), "says the slot has started")
     t.eq(env.book(s[3], closed[0], "legalisation")[0], 409, "closed window")
+    # PostgreSQL refuses it too, whatever Redis says (trigger appointments_slot_open)
+    try:
+        psql("INSERT INTO appointments (code, slot_id, seat, office_code, procedure_code, account_id, document_type, "
+             "document_number) VALUES (:'p1', :'p2', 1, :'p3', 'legalisation', :'p4', 'consular_id', 'X1234567')",
+             "C" + run + "CLOSD", closed[0], LA, ids[3])
+        t.check(False, "PostgreSQL refuses an appointment in a closed window")
+    except RuntimeError as e:
+        t.check("appointments_slot_open" in str(e) or "not open for booking" in str(e),
+                "PostgreSQL refuses an appointment in a closed window: %s" % e)
     st, h, b = env.book(s[3], later[0], "power_of_attorney")
     t.eq(st, 409, "window not released yet")
     t.check(isinstance(b, dict) and "opens at" in b.get("detail", ""), "says when it opens")

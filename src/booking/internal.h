@@ -68,6 +68,10 @@ struct bk_worker {
     /* start-up rebuild (worker 0 only) */
     struct ring_op rebuild_timer;
     int rebuild_timer_armed, rebuild_running, rebuild_done;
+    /* worker 0: every BK_WATCH_MS, a Redis that lost the rebuild marker (restarted empty, flushed) is
+     * rebuilt from PostgreSQL without waiting for an operator */
+    struct ring_op watch_timer;
+    int watch_timer_armed, watch_pending;
     struct bk_slotmap *slots;
     struct bk_info *info;
     size_t ninfo, info_cap;

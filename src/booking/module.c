@@ -30,6 +30,59 @@ struct bk_worker *bk_worker_of(h2o_req_t *req)
 
 static void start_rebuild(struct bk_worker *bw);
 
+/* Set after every successful rebuild; its absence means Redis lost its data. */
+#define BK_REBUILT_KEY "citas:booking:rebuilt"
+#define BK_WATCH_MS    2000
+
+static void arm_watch(struct bk_worker *bw);
+
+static void on_marker(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
+{
+    (void)c;
+    struct bk_worker *bw = ctx;
+    bw->watch_pending = 0;
+    if (bw->stopping)
+        return;
+    if (err == NULL && r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0 &&
+        !bw->rebuild_running) {
+        fprintf(stderr,
+                "citasd: booking: Redis has lost its data (no rebuild marker): rebuilding from PostgreSQL\n");
+        start_rebuild(bw);
+    }
+    arm_watch(bw);
+}
+
+static void on_watch_timer(struct ring_op *op, int res)
+{
+    struct bk_worker *bw = op->data;
+    bw->watch_timer_armed = 0;
+    if (res == -ECANCELED || bw->stopping)
+        return;
+    const char *argv[] = {"EXISTS", BK_REBUILT_KEY};
+    if (!bw->rebuild_running && redis_command(bw->redis, on_marker, bw, 2, argv, NULL) == 0)
+        bw->watch_pending = 1;
+    else
+        arm_watch(bw);
+}
+
+static void arm_watch(struct bk_worker *bw)
+{
+    if (bw->stopping || bw->watch_timer_armed || bw->watch_pending)
+        return;
+    bw->watch_timer.cb = on_watch_timer;
+    bw->watch_timer.data = bw;
+    if (ring_timeout(bw->ring, &bw->watch_timer, BK_WATCH_MS) == 0)
+        bw->watch_timer_armed = 1;
+}
+
+static void on_marker_set(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
+{
+    (void)c;
+    (void)r;
+    (void)err; /* without the marker the watch rebuilds once more: harmless */
+    (void)ctx;
+}
+
 static void on_rebuild_timer(struct ring_op *op, int res)
 {
     struct bk_worker *bw = op->data;
@@ -59,6 +112,9 @@ static void on_rebuilt(const char *err, const struct booking_rebuild_stats *st, 
         return;
     }
     bw->rebuild_done = 1;
+    const char *argv[] = {"SET", BK_REBUILT_KEY, "1"};
+    redis_command(bw->redis, on_marker_set, bw, 3, argv, NULL);
+    arm_watch(bw);
     fprintf(stderr,
             "citasd: booking: Redis rebuilt from PostgreSQL: %" PRIu64 " offices, %" PRIu64
             " windows, %" PRIu64 " slots, %" PRIu64 " free seats, %" PRIu64 " active appointments\n",
@@ -118,6 +174,9 @@ static void worker_stop(void *state)
     bw->stopping = 1;
     if (bw->rebuild_timer_armed)
         ring_cancel(bw->ring, &bw->rebuild_timer);
+    if (bw->watch_timer_armed)
+        ring_cancel(bw->ring, &bw->watch_timer);
+    redis_detach(bw->redis, bw);
     bk_reconcile_stop_all(bw);
 }
 

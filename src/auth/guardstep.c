@@ -26,8 +26,6 @@ const char *auth_captcha_field(h2o_req_t *req, const struct json_value *body, in
     return NULL;
 }
 
-#ifdef AUTH_HAVE_GUARD
-
 static void on_captcha(enum guard_verdict v, void *ctx)
 {
     struct auth_guard_step *st = ctx;
@@ -113,12 +111,3 @@ void auth_guard_run(struct auth_guard_step *st)
         st->cb(0, st->ctx);
     }
 }
-
-#else
-
-void auth_guard_run(struct auth_guard_step *st)
-{
-    st->cb(server_async_req(st->state) != NULL, st->ctx);
-}
-
-#endif

@@ -11,12 +11,8 @@
 #include <sodium.h>
 #include <stdint.h>
 
-#ifdef AUTH_HAVE_GUARD
 #include "citas/guard.h"
-#endif
-#ifdef AUTH_HAVE_MAIL
 #include "citas/mail.h"
-#endif
 
 #define AUTH_CODE_DIGITS 6
 #define AUTH_COOKIE      "citas_session"
@@ -65,6 +61,7 @@ struct auth_worker {
     struct redis_script *session_load;  /* refresh + absolute check */
     struct redis_script *session_store; /* HSET + PEXPIRE */
     struct redis_script *code_take;     /* counts one attempt, returns the record */
+    struct redis_script *seat_back;     /* DELETE /me: a cancelled appointment's seat back (me_data.c) */
     int pool_acquired;
 };
 struct auth_worker *auth_worker_of(h2o_req_t *req);
@@ -124,6 +121,10 @@ int auth_session_create(struct auth_worker *aw, int64_t account_id, enum auth_ro
                         char token[65], char csrf[65], auth_store_cb cb, void *ctx);
 /* Adds Set-Cookie for the token (NULL: an expired cookie that deletes it). */
 void auth_set_cookie(h2o_req_t *req, const char *token, uint64_t max_age_s);
+
+/* --- the citizen's own data (me_data.c) --- */
+/* booking's cancel.lua, the same rule: the seat goes back while the slot is loaded; the person key goes. */
+extern const char auth_seat_back_lua[];
 
 /* --- mail (mailing.c): codes by email --- */
 /* Adds the INSERT of a verify_code/login_code mail to tx (0) or returns -EINVAL/-ENOSYS/-ENOMEM. */

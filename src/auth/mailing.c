@@ -4,8 +4,6 @@
 #include <errno.h>
 #include <stdio.h>
 
-#ifdef AUTH_HAVE_MAIL
-
 static void fill(struct mail_message *m, struct mail_param params[3], int login, const char *to,
                  const char *lang, const char *name, const char *code, uint64_t ttl_s, char minutes[24])
 {
@@ -41,21 +39,3 @@ int auth_mail_code(struct pg_pool *pg, int login, const char *to, const char *la
     fill(&m, params, login, to, lang, name, code, ttl_s, minutes);
     return mail_enqueue(pg, &m, cb, ctx);
 }
-
-#else
-
-int auth_mail_tx_code(struct pg_tx *tx, int login, const char *to, const char *lang, const char *name,
-                      const char *code, uint64_t ttl_s)
-{
-    (void)tx, (void)login, (void)to, (void)lang, (void)name, (void)code, (void)ttl_s;
-    return -ENOSYS;
-}
-
-int auth_mail_code(struct pg_pool *pg, int login, const char *to, const char *lang, const char *name,
-                   const char *code, uint64_t ttl_s, pg_cb cb, void *ctx)
-{
-    (void)pg, (void)login, (void)to, (void)lang, (void)name, (void)code, (void)ttl_s, (void)cb, (void)ctx;
-    return -ENOSYS;
-}
-
-#endif

@@ -6,12 +6,10 @@
  */
 #include "internal.h"
 
-#ifdef BOOKING_HAVE_AUTH
 #include "citas/auth.h"
 #define STAFF                                                                                                \
     (AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_STAFF) | AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_ADMIN) |                     \
      AUTH_ROLE_BIT(AUTH_ROLE_SYSADMIN))
-#endif
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -108,7 +106,6 @@ static void on_agenda(const struct pg_reply *r, void *ctx)
     server_async_release(st);
 }
 
-#ifdef BOOKING_HAVE_AUTH
 static void on_agenda_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
 {
     struct staff *st = ctx;
@@ -133,7 +130,6 @@ static void on_agenda_session(h2o_req_t *req, const struct auth_session *s, void
         server_async_release(st);
     }
 }
-#endif
 
 void booking_on_agenda(h2o_req_t *req, const struct server_params *p)
 {
@@ -163,12 +159,7 @@ void booking_on_agenda(h2o_req_t *req, const struct server_params *p)
     const char *fmt = server_query(req, "format", &len);
     const char *acc = server_header(req, "accept", &len);
     st->csv = (fmt != NULL && strcmp(fmt, "csv") == 0) || (acc != NULL && strstr(acc, "text/csv") != NULL);
-#ifdef BOOKING_HAVE_AUTH
     auth_require(req, STAFF, st->office, on_agenda_session, st);
-#else
-    bk_unavailable(req, "Authentication");
-    server_async_release(st);
-#endif
 }
 
 /* --- check-in and no-show --- */
@@ -208,7 +199,6 @@ static void on_marked(const struct pg_reply *r, void *ctx)
     server_async_release(st);
 }
 
-#ifdef BOOKING_HAVE_AUTH
 static void on_mark_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
 {
     struct staff *st = ctx;
@@ -241,7 +231,6 @@ static void on_mark_session(h2o_req_t *req, const struct auth_session *s, void *
         server_async_release(st);
     }
 }
-#endif
 
 static void mark(h2o_req_t *req, const struct server_params *p, int no_show)
 {
@@ -259,12 +248,7 @@ static void mark(h2o_req_t *req, const struct server_params *p, int no_show)
     st->no_show = no_show;
     memcpy(st->code, p->v[0].base, BOOKING_CODE_LEN);
     server_client_ip(req, st->ip);
-#ifdef BOOKING_HAVE_AUTH
     auth_require(req, STAFF, NULL, on_mark_session, st);
-#else
-    bk_unavailable(req, "Authentication");
-    server_async_release(st);
-#endif
 }
 
 void booking_on_check_in(h2o_req_t *req, const struct server_params *p)

@@ -16,15 +16,9 @@
  */
 #include "internal.h"
 
-#ifdef BOOKING_HAVE_AUTH
 #include "citas/auth.h"
-#endif
-#ifdef BOOKING_HAVE_GUARD
 #include "citas/guard.h"
-#endif
-#ifdef BOOKING_HAVE_MAIL
 #include "citas/mail.h"
-#endif
 
 #include <errno.h>
 #include <inttypes.h>
@@ -103,7 +97,6 @@ static void fail_reserved(struct attempt *a, int status, const char *title, cons
 
 /* --- SESSION --- */
 
-#ifdef BOOKING_HAVE_AUTH
 static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
 {
     struct attempt *a = ctx;
@@ -117,16 +110,10 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
     else
         step_rate(a);
 }
-#endif
 
 static void step_session(struct attempt *a, h2o_req_t *req)
 {
-#ifdef BOOKING_HAVE_AUTH
     auth_load_session(req, on_session, a);
-#else
-    (void)req;
-    answer(a, 503, NULL, "Authentication");
-#endif
 }
 
 /* --- OLD (reschedule): the citizen's active appointment --- */
@@ -192,7 +179,6 @@ static void step_account(struct attempt *a)
 
 /* --- RATE and CAPTCHA (guard) --- */
 
-#ifdef BOOKING_HAVE_GUARD
 static void on_rate(enum guard_verdict v, unsigned retry_after_s, void *ctx)
 {
     struct attempt *a = ctx;
@@ -239,11 +225,9 @@ static void on_captcha(enum guard_verdict v, void *ctx)
         answer(a, 503, NULL, "Captcha verification");
     }
 }
-#endif
 
 static void step_rate(struct attempt *a)
 {
-#ifdef BOOKING_HAVE_GUARD
     struct guard *g = guard_for_worker(a->bw->w);
     if (g != NULL) {
         char account[24];
@@ -254,20 +238,17 @@ static void step_rate(struct attempt *a)
             answer(a, 503, NULL, "Rate limiting");
         return;
     }
-#endif
     step_captcha(a);
 }
 
 static void step_captcha(struct attempt *a)
 {
-#ifdef BOOKING_HAVE_GUARD
     struct guard *g = guard_for_worker(a->bw->w);
     if (g != NULL && !a->reschedule) {
         if (guard_verify_captcha(g, "booking", a->captcha, a->ip, on_captcha, a) != 0)
             answer(a, 503, NULL, "Captcha verification");
         return;
     }
-#endif
     step_slot(a);
 }
 
@@ -535,7 +516,6 @@ static void when_text(const struct attempt *a, char *out, size_t cap)
              a->info.time_zone);
 }
 
-#ifdef BOOKING_HAVE_MAIL
 static int add_mail(struct attempt *a, struct pg_tx *tx)
 {
     int en = strcmp(a->acct.lang, "en") == 0;
@@ -560,7 +540,6 @@ static int add_mail(struct attempt *a, struct pg_tx *tx)
     /* -EINVAL (an address the mailer refuses) leaves the tx unchanged: the booking stands without mail */
     return rc == -EINVAL ? 0 : rc;
 }
-#endif
 
 static void on_persisted(const struct pg_reply *r, void *ctx)
 {
@@ -650,13 +629,11 @@ static void step_persist(struct attempt *a)
         "SELECT id, $3, account_id, $2::inet, jsonb_build_object('slot', slot_id, 'seat', seat, 'from', "
         "nullif($4, '')) FROM appointments WHERE code = $1",
         4, ev);
-#ifdef BOOKING_HAVE_MAIL
     if (a->acct.email[0] != '\0' && add_mail(a, tx) != 0) {
         pg_tx_abort(tx);
         fail_reserved(a, 503, NULL, "The mail outbox", 1, 0);
         return;
     }
-#endif
     if (pg_tx_commit(tx, on_persisted, a) != 0)
         fail_reserved(a, 503, NULL, "The appointment database", 1, 0);
 }

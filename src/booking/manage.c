@@ -5,9 +5,7 @@
  */
 #include "internal.h"
 
-#ifdef BOOKING_HAVE_AUTH
 #include "citas/auth.h"
-#endif
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -163,7 +161,6 @@ static void on_cancelled(const struct pg_reply *r, void *ctx)
         on_seat_back(NULL, NULL, "not connected", m);
 }
 
-#ifdef BOOKING_HAVE_AUTH
 static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
 {
     struct mine *m = ctx;
@@ -202,7 +199,6 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
         server_async_release(m);
     }
 }
-#endif
 
 static void run(h2o_req_t *req, const struct server_params *p, enum op op)
 {
@@ -234,12 +230,7 @@ static void run(h2o_req_t *req, const struct server_params *p, enum op op)
     const char *q = server_query(req, "lang", &len);
     const char *al = server_header(req, "accept-language", &len);
     m->en = q != NULL ? strcmp(q, "en") == 0 : (al != NULL && strncmp(al, "en", 2) == 0);
-#ifdef BOOKING_HAVE_AUTH
     auth_load_session(req, on_session, m);
-#else
-    bk_unavailable(req, "Authentication");
-    server_async_release(m);
-#endif
 }
 
 void booking_on_list(h2o_req_t *req, const struct server_params *p)

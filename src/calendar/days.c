@@ -15,9 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef CALENDAR_HAVE_MAIL
 #include "citas/mail.h"
-#endif
 
 #define MAX_ATTEMPTS 3
 
@@ -136,7 +134,6 @@ static void on_committed(const struct pg_reply *r, void *ctx)
     forget_persons(st);
 }
 
-#ifdef CALENDAR_HAVE_MAIL
 static int add_mail(struct pg_tx *tx, const PGresult *res, int row)
 {
     const char *email = PQgetvalue(res, row, 2);
@@ -161,7 +158,6 @@ static int add_mail(struct pg_tx *tx, const PGresult *res, int row)
     };
     return mail_tx_add(tx, &m) == 0 ? 1 : 0;
 }
-#endif
 
 static void on_read(const struct pg_reply *r, void *ctx);
 static void commit_cancel(struct day_cancel *st, const PGresult *res);
@@ -242,10 +238,8 @@ static void commit_cancel(struct day_cancel *st, const PGresult *res)
         pg_tx_add(tx, sql_cancel_appointments, 3, v3);
     if (n > 0)
         pg_tx_add(tx, sql_events, 3, ve);
-#ifdef CALENDAR_HAVE_MAIL
     for (int i = 0; i < n; i++)
         st->nemails += add_mail(tx, res, i);
-#endif
     free(ids);
     if (pg_tx_commit(tx, on_committed, st) != 0)
         finish(st, 503, "The database cannot be reached now; try again.");

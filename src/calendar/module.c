@@ -9,9 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef CALENDAR_HAVE_AUTH
 #include "citas/auth.h"
-#endif
 
 static const struct server_config_key keys[] = {
     {"calendar_availability_cache_ms", "250"},
@@ -284,7 +282,6 @@ struct staff_ctx {
     void *st;
 };
 
-#ifdef CALENDAR_HAVE_AUTH
 static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
 {
     struct staff_ctx *sc = ctx;
@@ -297,11 +294,9 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
     }
     next(req, s->account_id, st);
 }
-#endif
 
 void cal_require_staff(h2o_req_t *req, const char *office, cal_staff_cb next, void *st)
 {
-#ifdef CALENDAR_HAVE_AUTH
     struct staff_ctx *sc = malloc(sizeof(*sc));
     if (sc == NULL) {
         server_send_problem(req, 503, "Service unavailable", "Out of memory.");
@@ -312,9 +307,4 @@ void cal_require_staff(h2o_req_t *req, const char *office, cal_staff_cb next, vo
     sc->st = st;
     auth_require(req, AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_STAFF) | AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_ADMIN),
                  office, on_session, sc);
-#else
-    (void)office;
-    server_send_problem(req, 503, "Service unavailable", "Staff authentication is not available.");
-    next(NULL, 0, st);
-#endif
 }

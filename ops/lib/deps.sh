@@ -7,7 +7,13 @@ DEPS_PACKAGES=(
     libh2o-evloop-dev liburing-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libssl-dev libsodium-dev
     postgresql redis-server redis-tools
     curl wrk openssl nghttp2-client ca-certificates python3
+    chromium fonts-dejavu-core
 )
+# Node.js and npm run the browser tests (tests/browser, playwright-core driving Debian's chromium); any node
+# >= 18 with its npm on the PATH will do: Debian's nodejs + npm where none is there (a node packaged with its
+# own npm conflicts with Debian's npm package, so only commands decide).
+command -v node >/dev/null 2>&1 || DEPS_PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || DEPS_PACKAGES+=(npm)
 
 pkg_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -20,7 +26,10 @@ deps_install() {
     for p in "${DEPS_PACKAGES[@]}"; do
         pkg_installed "$p" || missing+=("$p")
     done
-    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ ${#missing[@]} -eq 0 ]; then
+        deps_npm
+        return
+    fi
 
     if ! is_root; then
         if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
@@ -41,6 +50,17 @@ deps_install() {
     done
     [ ${#known[@]} -eq 0 ] && return 0
     "${sudo[@]}" apt-get install -y -q "${known[@]}" || die "apt-get install failed"
+    deps_npm
+}
+
+# The browser tests' npm packages (tests/browser/package-lock.json) into tests/browser/node_modules, with
+# `npm ci` when they are missing or differ from the lock; nothing when they match.
+deps_npm() {
+    local d=$REPO/tests/browser
+    [ -f "$d/package-lock.json" ] || return 0
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+        die "node and npm are needed by the browser tests (apt-get install nodejs npm)"
+    node "$d/npm-install.js" >&2 || die "npm ci in tests/browser failed"
 }
 
 # The newest PostgreSQL server bin directory (initdb, pg_ctl, postgres, psql).

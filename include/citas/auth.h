@@ -87,6 +87,16 @@ void auth_load_session(h2o_req_t *req, auth_session_cb cb, void *ctx);
  */
 void auth_require(h2o_req_t *req, unsigned roles, const char *office_code, auth_session_cb cb, void *ctx);
 
+/*
+ * For server-rendered pages (GET): loads the session like auth_load_session() but never answers the
+ * request, so the page can redirect to its login form or show its own message. cb runs exactly once
+ * (possibly before this call returns) with status 0 and the session, 401 and NULL (no cookie, unknown or
+ * expired session) or 503 and NULL (session store unavailable); req is NULL when the client went away.
+ * No CSRF check: use it for safe methods only.
+ */
+typedef void (*auth_peek_cb)(h2o_req_t *req, const struct auth_session *s, int status, void *ctx);
+void auth_peek_session(h2o_req_t *req, auth_peek_cb cb, void *ctx);
+
 /* --- input checks, shared with citasctl --- */
 
 enum auth_doc_type { AUTH_DOC_CURP, AUTH_DOC_PASSPORT, AUTH_DOC_CONSULAR_ID };
@@ -131,6 +141,13 @@ void auth_on_login(h2o_req_t *req, const struct server_params *p);      /* POST 
 void auth_on_login_code(h2o_req_t *req, const struct server_params *p); /* POST /api/v1/sessions/code */
 void auth_on_logout(h2o_req_t *req, const struct server_params *p);     /* DELETE /api/v1/sessions */
 void auth_on_me(h2o_req_t *req, const struct server_params *p);         /* GET /api/v1/me */
+/* The citizen's own data (me_data.c): GET /api/v1/me/export (everything we hold about the account, as a
+ * JSON download), PATCH /api/v1/me {full_name?, lang?} (corrections; the identity document and email stay),
+ * DELETE /api/v1/me (cancels the active appointments, giving their seats back, then wipes the account's
+ * personal data, disables it and ends the session). */
+void auth_on_me_export(h2o_req_t *req, const struct server_params *p);
+void auth_on_me_update(h2o_req_t *req, const struct server_params *p);
+void auth_on_me_delete(h2o_req_t *req, const struct server_params *p);
 /* GET and POST /api/v1/admin/offices/{code}/whoami: staff of that office only (placeholder admin route). */
 void auth_on_admin_whoami(h2o_req_t *req, const struct server_params *p);
 

@@ -67,6 +67,7 @@ static void worker_free(void *state)
     redis_script_free(aw->session_load);
     redis_script_free(aw->session_store);
     redis_script_free(aw->code_take);
+    redis_script_free(aw->seat_back);
     free(aw);
 }
 
@@ -94,7 +95,9 @@ static int worker_init(struct server_worker *w, void **state)
     aw->session_load = redis_script_create(session_load_lua);
     aw->session_store = redis_script_create(store_lua);
     aw->code_take = redis_script_create(code_take_lua);
-    if (aw->session_load == NULL || aw->session_store == NULL || aw->code_take == NULL)
+    aw->seat_back = redis_script_create(auth_seat_back_lua);
+    if (aw->session_load == NULL || aw->session_store == NULL || aw->code_take == NULL ||
+        aw->seat_back == NULL)
         return -ENOMEM;
     int rc = auth_hashpool_acquire(cfg);
     if (rc != 0)

@@ -12,6 +12,7 @@
 
 struct load_state {
     auth_session_cb cb;
+    auth_peek_cb peek; /* set for auth_peek_session(): never answer, report the status instead */
     void *ctx;
     unsigned roles; /* 0: any */
     char office[AUTH_OFFICE_MAX + 1];
@@ -45,6 +46,15 @@ static void finish(struct load_state *st, h2o_req_t *req, const struct auth_sess
     cb(req, s, ctx);
 }
 
+/* The end of a peek: the status instead of an answer. */
+static void finish_peek(struct load_state *st, h2o_req_t *req, const struct auth_session *s, int status)
+{
+    auth_peek_cb cb = st->peek;
+    void *ctx = st->ctx;
+    server_async_release(st);
+    cb(req, s, status, ctx);
+}
+
 static void not_logged_in(h2o_req_t *req)
 {
     auth_set_cookie(req, NULL, 0);
@@ -57,13 +67,59 @@ static const char *elem(const redisReply *r, size_t i)
     return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING ? r->element[i]->str : NULL;
 }
 
+/* A session reply's fields, or -1 when it names no valid session. */
+static int parse_reply(const redisReply *reply, int *role, long long *id, const char **office,
+                       const char **csrf)
+{
+    if (reply->type != REDIS_REPLY_ARRAY)
+        return -1;
+    const char *account = elem(reply, 0), *r = elem(reply, 1);
+    *office = elem(reply, 2);
+    *csrf = elem(reply, 3);
+    *role = r != NULL ? auth_role_parse(r) : -1;
+    char *end = NULL;
+    *id = account != NULL ? strtoll(account, &end, 10) : 0;
+    if (*role < 0 || end == account || *end != '\0' || *office == NULL || *csrf == NULL ||
+        strlen(*csrf) != 64 || strlen(*office) > AUTH_OFFICE_MAX)
+        return -1;
+    return 0;
+}
+
+static void peeked(struct load_state *st, h2o_req_t *req, const redisReply *reply, const char *err)
+{
+    int role;
+    long long id;
+    const char *office, *csrf;
+    if (err != NULL || reply == NULL) {
+        finish_peek(st, req, NULL, 503);
+    } else if (reply->type == REDIS_REPLY_NIL || parse_reply(reply, &role, &id, &office, &csrf) != 0) {
+        finish_peek(st, req, NULL, 401);
+    } else {
+        struct auth_session *s = h2o_mem_alloc_pool(&req->pool, sizeof(*s));
+        memset(s, 0, sizeof(*s));
+        s->account_id = id;
+        s->role = (enum auth_role)role;
+        memcpy(s->office, office, strlen(office) + 1);
+        memcpy(s->csrf, csrf, 65);
+        snprintf(s->key, sizeof(s->key), "%s", st->key);
+        finish_peek(st, req, s, 0);
+    }
+}
+
 static void on_loaded(struct redis_client *c, const redisReply *reply, const char *err, void *ctx)
 {
     (void)c;
     struct load_state *st = ctx;
     h2o_req_t *req = server_async_req(st);
     if (req == NULL) {
-        finish(st, NULL, NULL);
+        if (st->peek != NULL)
+            finish_peek(st, NULL, NULL, 0);
+        else
+            finish(st, NULL, NULL);
+        return;
+    }
+    if (st->peek != NULL) {
+        peeked(st, req, reply, err);
         return;
     }
     if (err != NULL || reply == NULL) {
@@ -163,6 +219,32 @@ static void load(h2o_req_t *req, unsigned roles, const char *office, auth_sessio
         auth_unavailable(req, "The session store");
         finish(st, req, NULL);
     }
+}
+
+void auth_peek_session(h2o_req_t *req, auth_peek_cb cb, void *ctx)
+{
+    struct auth_worker *aw = auth_worker_of(req);
+    size_t len = 0;
+    const char *token = server_cookie(req, AUTH_COOKIE, &len);
+    if (aw == NULL) {
+        cb(req, NULL, 503, ctx);
+        return;
+    }
+    if (token == NULL || len != 64 || !auth_is_hex(token, len)) {
+        cb(req, NULL, 401, ctx);
+        return;
+    }
+    struct load_state *st = server_async_alloc(req, sizeof(*st));
+    st->peek = cb;
+    st->ctx = ctx;
+    session_key(aw, token, st->key, sizeof(st->key));
+    char idle[24], abs_[24];
+    snprintf(idle, sizeof(idle), "%llu", (unsigned long long)aw->cfg.session_idle_s * 1000);
+    snprintf(abs_, sizeof(abs_), "%llu", (unsigned long long)aw->cfg.session_absolute_s * 1000);
+    const char *argv[] = {st->key, idle, abs_};
+    if (redis_evalsha(server_worker_redis(server_worker_of(req)), aw->session_load, 1, 3, argv, NULL,
+                      on_loaded, st) != 0)
+        finish_peek(st, req, NULL, 503);
 }
 
 void auth_load_session(h2o_req_t *req, auth_session_cb cb, void *ctx)

@@ -17,6 +17,9 @@ static const struct server_route routes[] = {
     {"POST", "/api/v1/sessions/code", "sessions_code", auth_on_login_code},
     {"DELETE", "/api/v1/sessions", "sessions_logout", auth_on_logout},
     {"GET", "/api/v1/me", "me", auth_on_me},
+    {"GET", "/api/v1/me/export", "me_export", auth_on_me_export},
+    {"PATCH", "/api/v1/me", "me_update", auth_on_me_update},
+    {"DELETE", "/api/v1/me", "me_delete", auth_on_me_delete},
     /* placeholder staff route (replaced by the real admin routes of the booking issue) */
     {"GET", "/api/v1/admin/offices/{code}/whoami", "admin_whoami", auth_on_admin_whoami},
     {"POST", "/api/v1/admin/offices/{code}/whoami", "admin_whoami_post", auth_on_admin_whoami},

@@ -6,7 +6,7 @@ DEPS_PACKAGES=(
     meson ninja-build pkg-config gcc
     libh2o-evloop-dev liburing-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libssl-dev libsodium-dev
     postgresql redis-server redis-tools
-    curl wrk openssl nghttp2-client ca-certificates python3
+    curl wrk openssl nghttp2-client ca-certificates python3 gnuplot-nox
     chromium fonts-dejavu-core
 )
 # Node.js and npm run the browser tests (tests/browser, playwright-core driving Debian's chromium); any node

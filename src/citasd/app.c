@@ -5,6 +5,7 @@
 #include "citas/calendar.h"
 #include "citas/guard.h"
 #include "citas/mail.h"
+#include "citas/web.h"
 
 static const struct server_route routes[] = {
     {"GET", "/healthz", "healthz", server_on_healthz},
@@ -42,6 +43,21 @@ static const struct server_route routes[] = {
     {"GET", "/api/v1/admin/offices/{code}/agenda", "agenda", booking_on_agenda},
     {"POST", "/api/v1/admin/appointments/{code}/check-in", "check_in", booking_on_check_in},
     {"POST", "/api/v1/admin/appointments/{code}/no-show", "no_show", booking_on_no_show},
+    /* web: the citizens' pages (Spanish and English) and their static assets */
+    {"GET", "/", "web_home", web_on_home},
+    {"GET", "/offices/{code}", "web_office", web_on_office},
+    {"GET", "/offices/{code}/{procedure}", "web_calendar", web_on_calendar},
+    {"GET", "/register", "web_register", web_on_register},
+    {"GET", "/verify", "web_verify", web_on_verify},
+    {"GET", "/login", "web_login", web_on_login},
+    {"GET", "/login/code", "web_login_code", web_on_login_code},
+    {"POST", "/logout", "web_logout", web_on_logout},
+    {"GET", "/book", "web_book", web_on_book},
+    {"GET", "/appointments", "web_appointments", web_on_appointments},
+    {"GET", "/appointments/{code}", "web_appointment", web_on_appointment},
+    {"GET", "/me", "web_me", web_on_me},
+    {"GET", "/me/export", "web_me_export", auth_on_me_export},
+    {"GET", "/static/{name}", "web_static", web_on_static},
 };
 
 /* Workers stop modules in reverse order: auth (whose pending work may still use the guard) before guard. */
@@ -51,6 +67,7 @@ static const struct server_module *const modules[] = {
     &auth_server_module,
     &calendar_server_module,
     &booking_server_module,
+    &web_server_module,
 };
 
 const struct server_app citasd_app = {

@@ -37,7 +37,7 @@ struct gen_user {
     int64_t arrive_ms;            /* monotonic ms */
     int64_t wake_ms;              /* monotonic ms of its timer, when heap_pos >= 0 */
     int32_t heap_pos;
-    uint16_t login_tries, book_tries, fetch_fails, not_open, polls;
+    uint16_t login_tries, code_tries, book_tries, fetch_fails, not_open, polls;
     uint8_t has_view;              /* saw availability at least once */
     int64_t picks[GEN_SLOT_PICKS]; /* candidate slots from the last availability answer */
     uint8_t npicks;
@@ -46,9 +46,11 @@ struct gen_user {
     uint8_t nnext;
     char login_id[40];
     char code[8];
-    uint32_t code_file;      /* sink file number of code[] (0: none) */
-    uint32_t code_used_file; /* the newest file whose code was used */
-    int64_t code_deadline;   /* monotonic ms: give up waiting for the mail */
+    uint32_t code_file;    /* sink file number of code[] (0: none) */
+    uint16_t mails;        /* login code mails received */
+    uint16_t mails_used;   /* mails received when a code was last sent */
+    uint16_t logins_ok;    /* login answers 200 (each one mails a code) */
+    int64_t code_deadline; /* monotonic ms: give up waiting for the mail */
     char token[96];
     char csrf[72];
     int64_t queued_ms; /* when the pending request was queued */
@@ -120,6 +122,8 @@ void gen_net_close(void);
 /* Figures for the summary. */
 extern uint64_t gen_net_connects, gen_net_connect_fails, gen_net_max_open;
 extern int64_t gen_net_max_queue_ms;
+extern uint64_t
+    gen_net_queued_100ms;           /* requests that waited >= 100 ms for a connection (not in latency_us) */
 extern uint64_t gen_net_answers_ok; /* answers with a status */
 
 /* --- users (gen_user.c) --- */

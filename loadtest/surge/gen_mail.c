@@ -190,9 +190,12 @@ static int read_one(uint32_t num)
         if (gt == NULL)
             break;
         struct gen_user *u = lookup(lt + 1, (size_t)(gt - lt - 1));
-        if (u != NULL && num > u->code_file) {
-            memcpy(u->code, code, 7);
-            u->code_file = num;
+        if (u != NULL) {
+            u->mails++;
+            if (num > u->code_file) {
+                memcpy(u->code, code, 7);
+                u->code_file = num;
+            }
             if (u->state == S_CODE_WAIT)
                 gen_user_code_ready(u);
         }

@@ -90,7 +90,7 @@ static void usage(FILE *f)
            "  --react-ms N            humans book within N ms after T (1500); --think-ms N (800)\n"
            "  --bot-early-ms N        bots start booking N ms before T (500)\n"
            "  --idle-close-ms N       close connections idle this long (4000)\n"
-           "  --mail-wait-ms N        wait this long for a login code mail before logging in again (30000)\n"
+           "  --mail-wait-ms N        wait this long for a login code mail before logging in again (60000)\n"
            "  --seed N                PRNG seed (default: random)\n"
            "  --quiet                 no progress lines on stderr\n");
 }
@@ -226,7 +226,7 @@ static int parse_args(int argc, char **argv)
         .think_ms = 800,
         .bot_early_ms = 500,
         .idle_close_ms = 4000,
-        .mail_wait_ms = 30000,
+        .mail_wait_ms = 60000,
         .src_ips = 1,
         .bot_src_ips = 1,
         .release_ms = -1,

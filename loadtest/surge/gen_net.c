@@ -56,7 +56,7 @@ struct group {
     uint32_t qlen;
 };
 
-uint64_t gen_net_connects, gen_net_connect_fails, gen_net_max_open, gen_net_answers_ok;
+uint64_t gen_net_connects, gen_net_connect_fails, gen_net_max_open, gen_net_answers_ok, gen_net_queued_100ms;
 int64_t gen_net_max_queue_ms;
 
 static int ep = -1;
@@ -211,6 +211,8 @@ static void send_req(struct conn *c, struct gen_user *u)
     int64_t now = gen_now_ms();
     if (now - u->queued_ms > gen_net_max_queue_ms)
         gen_net_max_queue_ms = now - u->queued_ms;
+    if (now - u->queued_ms >= 100)
+        gen_net_queued_100ms++;
     int n = gen_user_request(u, c->out, sizeof(c->out));
     c->u = u;
     c->state = C_BUSY;

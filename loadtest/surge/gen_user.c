@@ -125,10 +125,12 @@ static int64_t pause_ms(const struct gen_answer *a, int lo, int hi)
 
 void gen_user_code_ready(struct gen_user *u)
 {
-    if (u->state != S_CODE_WAIT || u->code_file <= u->code_used_file)
+    /* the current attempt's mail is the logins_ok-th one (the sink keeps them in order); a mail of an
+       attempt whose answer was lost can come first: its code is refused, and the next mail is awaited */
+    if (u->state != S_CODE_WAIT || u->mails < u->logins_ok || u->mails == u->mails_used)
         return;
     gen_mail_unwait(u);
-    u->code_used_file = u->code_file;
+    u->mails_used = u->mails;
     submit(u, R_LOGIN_CODE);
 }
 
@@ -207,15 +209,22 @@ static void after_view(struct gen_user *u, int64_t now)
         later(u, A_POLL, at);
 }
 
+/* Waits for the code mail of the current login attempt (it may already be here). */
+static void await_code(struct gen_user *u, int64_t now)
+{
+    gen_mail_wait(u);
+    u->action = A_NONE;
+    gen_timer_set(u, now + gen_o.mail_wait_ms);
+    gen_user_code_ready(u);
+}
+
 static void on_login(struct gen_user *u, const struct gen_answer *a, int64_t now)
 {
     if (a->status == 200 &&
         gen_json_str(a->body, a->len, "login_id", u->login_id, sizeof(u->login_id)) == 0) {
-        gen_mail_wait(u);
-        u->action = A_NONE;
-        gen_timer_set(u, now + gen_o.mail_wait_ms);
-        if (u->code_file > u->code_used_file)
-            gen_user_code_ready(u);
+        u->code_tries = 0;
+        u->logins_ok++;
+        await_code(u, now);
         return;
     }
     if (a->status == 0 || a->status == 200 || a->status == 429 || a->status >= 500)
@@ -230,6 +239,12 @@ static void on_login_code(struct gen_user *u, const struct gen_answer *a, int64_
         gen_json_str(a->body, a->len, "csrf_token", u->csrf, sizeof(u->csrf)) == 0) {
         memcpy(u->token, a->cookie, strlen(a->cookie) + 1);
         submit(u, R_AVAIL);
+        return;
+    }
+    if (a->status == 401 && ++u->code_tries < 3) {
+        /* the code came from a late mail of an earlier attempt (whose answer was lost): this attempt's
+           own mail may still come */
+        await_code(u, now);
         return;
     }
     if (a->status == 0 || a->status == 200 || a->status == 401 || a->status == 429 || a->status >= 500)

@@ -9,7 +9,7 @@ set terminal svg size 1100,1500 dynamic font "sans,11" background "white"
 set output dir . "/surge.svg"
 set multiplot layout 4,1 title sprintf("citas opening-day surge (wrk /healthz reference: %.0f req/s)", wrk)
 set grid
-set key outside right top
+set key outside right top samplen 3 spacing 1.2
 set xlabel "seconds from release T"
 set xrange [STATS_min:STATS_max]
 set arrow 1 from 0, graph 0 to 0, graph 1 nohead dt 2 lc rgb "black"
@@ -42,7 +42,7 @@ plot f using 1:15 with lines lc rgb "blue" title "availability p50", \
      f using 1:16 with lines lw 2 lc rgb "blue" dt 2 title "availability p99", \
      f using 1:17 with lines lc rgb "red" title "book p50", \
      f using 1:18 with lines lw 2 lc rgb "red" dt 2 title "book p99", \
-     250 with lines lc rgb "gray" dt 3 title "250 ms target"
+     f using 1:(250) with lines lc rgb "gray" dt 3 title "250 ms target"
 unset logscale y
 
 set title "seats left (capacity minus 201 answers so far)"

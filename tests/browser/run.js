@@ -55,7 +55,8 @@ async function main() {
     } finally {
         if (browser) await browser.close().catch(() => {});
         const st = await env.close();
-        t.check(st && st.code === 0, `citasd stops cleanly on SIGTERM: ${JSON.stringify(st)}`);
+        if (!t.check(st && st.code === 0, `citasd stops cleanly on SIGTERM: ${JSON.stringify(st)}`))
+            console.log('citasd log (tail):\n' + env.logTail(80));
         console.log(`screenshots: ${shots}`);
     }
     return t.finish();

@@ -22,8 +22,8 @@ const T = {
     reschedule: {es: /reprogramar|cambiar/i, en: /reschedule|change/i},
     del: {es: /eliminar|borrar/i, en: /delete/i},
     save: {es: /guardar|corregir|actualizar/i, en: /save|correct|update/i},
-    soldOut: {es: /agotad|no quedan|sin lugares|ya no hay/i, en: /sold out|no seats|no longer available|fully booked/i},
-    captchaFailed: {es: /captcha|verificaci[óo]n/i, en: /captcha|verification|verify/i},
+    soldOut: {es: /agotad|no quedan|sin lugares|ya no hay/i, en: /sold out|no places left|no seats|fully booked/i},
+    captchaFailed: {es: /captcha|verificaci[óo]n contra robots/i, en: /captcha|robot check/i},
 };
 
 class Tab {
@@ -45,7 +45,12 @@ class Tab {
         this.page.setDefaultTimeout(15000);
         this.page.on('pageerror', (e) => this.errors.push('page error: ' + e.message));
         this.page.on('console', (m) => {
-            if (m.type() === 'error') this.errors.push('console: ' + m.text());
+            // a refused fetch is the API's answer, shown by the page; other failed loads are caught below
+            if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) this.errors.push('console: ' + m.text());
+        });
+        this.page.on('response', (r) => {
+            if (r.status() >= 400 && r.request().resourceType() !== 'document' && r.request().resourceType() !== 'fetch')
+                this.errors.push(`${r.status()} for ${r.url()}`);
         });
         this.page.on('request', (r) => {
             const u = r.url();
@@ -122,8 +127,12 @@ class Tab {
         return (await a.allInnerTexts()).join(' | ');
     }
 
+    // The form control (input, select, textarea) labelled by T[key] in the page's language.
     field(key) {
-        return this.page.getByLabel(this.tx(key)).first();
+        return this.fields(key).first();
+    }
+    fields(key) {
+        return this.page.locator('input, select, textarea').and(this.page.getByLabel(this.tx(key)));
     }
 
     // Ticks the captcha stand-in in the page's form (mouse); returns the response it produced.
@@ -134,11 +143,38 @@ class Tab {
         return this.page.locator('textarea[name="h-captcha-response"]').first().inputValue();
     }
 
-    // Clicks the submit button of the form that holds `inside` (a locator), waits for the navigation.
+    // Clicks the submit button of the form that holds `inside` (a locator); see settleAfter.
     async submit(inside) {
         const form = this.page.locator('form').filter({has: inside}).first();
         const btn = form.locator('button[type="submit"], input[type="submit"], button:not([type])').last();
-        await Promise.all([this.page.waitForNavigation({waitUntil: 'load'}).catch(() => null), btn.click()]);
+        return this.settleAfter(() => btn.click());
+    }
+
+    // Runs `action` (a click, a key) and waits for what the page does with it: a navigation (a plain form,
+    // or the page's script moving on after the API answered) or a message in role="alert".
+    // Returns 'navigated', 'alert' or 'nothing'.
+    async settleAfter(action, timeoutMs = 15000) {
+        const p = this.page;
+        let off = () => {};
+        const nav = new Promise((resolve) => {
+            const on = (f) => {
+                if (f === p.mainFrame()) resolve('navigated');
+            };
+            p.on('framenavigated', on);
+            off = () => p.off('framenavigated', on);
+        });
+        const alert = p
+            .locator('[role="alert"]')
+            .filter({hasText: /\S/})
+            .first()
+            .waitFor({state: 'visible', timeout: timeoutMs})
+            .then(() => 'alert', () => 'nothing');
+        const timer = new Promise((resolve) => setTimeout(() => resolve('nothing'), timeoutMs));
+        await action();
+        const what = await Promise.race([nav, alert, timer]);
+        off();
+        if (what === 'navigated') await p.waitForLoadState('load').catch(() => null);
+        return what;
     }
 }
 

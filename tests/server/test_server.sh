@@ -35,8 +35,8 @@ free_port() {
     done
 }
 
-wait_port() { # wait_port PORT: until it accepts, at most 10 s
-    for _ in $(seq 200); do
+wait_port() { # wait_port PORT: until it accepts, at most 60 s (a sanitizer build on a busy machine is slow)
+    for _ in $(seq 1200); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
         sleep 0.05
     done
@@ -65,7 +65,10 @@ CITAS_LISTEN=127.0.0.1:$hport CITAS_TLS_LISTEN=127.0.0.1:$tport CITAS_TLS_CERT=$
     "$citasd" 2>"$tmp/citasd.err" &
 citasd_pid=$!
 pids+=("$citasd_pid")
-check "citasd listens" wait_port "$hport"
+listening=0
+wait_port "$hport" && listening=1
+[ "$listening" = 1 ] || { echo "citasd did not listen; its stderr:" >&2; cat "$tmp/citasd.err" >&2; }
+check "citasd listens" [ "$listening" = 1 ]
 base=http://127.0.0.1:$hport
 
 status_of() { curl -s -o /dev/null -w '%{http_code}' "$@"; }

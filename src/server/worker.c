@@ -57,6 +57,8 @@ static size_t open_connections(struct server_worker *w)
     return n;
 }
 
+#define SHUTDOWN_IDLE_GRACE_MS 2000
+
 static void begin_stop(struct server_worker *w)
 {
     w->stopping = 1;
@@ -65,6 +67,11 @@ static void begin_stop(struct server_worker *w)
     close_listener(&w->tls_sock);
     /* HTTP/2 connections get GOAWAY; HTTP/1 connections close after their current response */
     h2o_context_request_shutdown(&w->ctx);
+    /* h2o 2.2 leaves idle HTTP/1 keep-alive connections open until their request timeout: shorten it, so
+     * they close within the grace period, while a request still arriving (body in progress) keeps that
+     * long between reads */
+    if (w->ctx.http1.req_timeout.timeout > SHUTDOWN_IDLE_GRACE_MS)
+        w->ctx.http1.req_timeout.timeout = SHUTDOWN_IDLE_GRACE_MS;
 }
 
 static void teardown(struct server_worker *w);

@@ -133,6 +133,10 @@ start_redis
 check "readyz recovers after Redis restarts" wait_ready
 
 # --- graceful shutdown: requests in flight at SIGTERM are answered ---
+# an idle keep-alive connection (one request answered, then silent) must not hold the shutdown back
+exec {idle}<>"/dev/tcp/127.0.0.1/$hport"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' >&"$idle"
+check "keep-alive connection answered before SIGTERM" [ "$(timeout 5 head -n 1 <&"$idle" | tr -d '\r' | cut -d' ' -f2)" = 200 ]
 fds=()
 for i in $(seq 8); do
     exec {fd}<>"/dev/tcp/127.0.0.1/$hport"
@@ -165,6 +169,9 @@ check "citasd exits after the in-flight requests" [ "$exited" = 0 ]
 wait "$citasd_pid"
 check "citasd exit status is 0" [ "$?" = 0 ]
 check "citasd logged the graceful stop" grep -q 'citasd: stopped' "$tmp/citasd.err"
+check "no connection was cut at the shutdown deadline (idle keep-alive closed early)" \
+    bash -c "! grep -q 'still open at the shutdown deadline' '$tmp/citasd.err'"
+exec {idle}>&-
 
 echo "server: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -8,9 +8,10 @@
  *
  * The sender runs on one worker's ring (one per process is enough): every poll_ms it claims a batch of due
  * rows (FOR UPDATE SKIP LOCKED, so several citasd instances may share the table), builds MIME messages
- * and sends them through the curl client's SMTP, then marks each row 'sent', or 'pending' again with an
- * exponential backoff and the error in last_error, or 'failed' after max_attempts. A row claimed by a
- * process that died is claimed again when its lease expires.
+ * and sends them through the curl client's SMTP, then marks each row 'sent' (many rows per statement), or
+ * 'pending' again with an exponential backoff and the error in last_error, or 'failed' after max_attempts.
+ * A full batch is followed at once by the next claim, while its transfers run, up to max_in_flight. A row
+ * claimed by a process that died is claimed again when its lease expires.
  */
 #ifndef CITAS_MAIL_H
 #define CITAS_MAIL_H
@@ -103,7 +104,9 @@ struct mail_config {
     uint32_t smtp_timeout_ms; /* one SMTP transaction; 0: 30000 */
     const char *from;         /* From header, "Name <addr>" or "addr"; NULL: "citas <no-reply@citas.local>" */
     uint32_t poll_ms;         /* outbox poll interval; 0: 200 */
-    uint32_t batch;           /* rows claimed (and sent concurrently) per poll; 0: 16 */
+    uint32_t batch;           /* rows claimed per claim; 0: 16 */
+    uint32_t max_in_flight;   /* SMTP transfers at once; a full batch is followed by the next claim while
+                                 its transfers run, up to this many; 0: 256 */
     uint32_t max_attempts;    /* then 'failed'; 0: 8 */
     uint32_t retry_base_ms;   /* backoff after attempt k: base * 2^(k-1), capped; 0: 5000 */
     uint32_t retry_max_ms;    /* backoff cap; 0: 600000 (10 min) */
@@ -144,8 +147,9 @@ int mail_starttls_parse(const char *s, enum curl_client_starttls *out);
 
 /*
  * citasd glue (src/mail/module.c): worker 0 runs the sender, configured from the keys smtp_url, smtp_user,
- * smtp_password, smtp_starttls, smtp_timeout_ms, mail_from, mail_poll_ms, mail_batch, mail_max_attempts,
- * mail_retry_base_ms, mail_retry_max_ms and mail_lease_ms (see ops/citas.conf). Handlers enqueue with mail_enqueue(server_worker_pg(w), ...).
+ * smtp_password, smtp_starttls, smtp_timeout_ms, mail_from, mail_poll_ms, mail_batch, mail_max_in_flight,
+ * mail_max_attempts, mail_retry_base_ms, mail_retry_max_ms and mail_lease_ms (see ops/citas.conf).
+ * Handlers enqueue with mail_enqueue(server_worker_pg(w), ...).
  */
 struct server_module;
 extern const struct server_module mail_server_module;

@@ -15,6 +15,7 @@ static const struct server_config_key keys[] = {
     {"mail_from", "citas <no-reply@citas.local>"},
     {"mail_poll_ms", "200"},
     {"mail_batch", "16"},
+    {"mail_max_in_flight", "256"},
     {"mail_max_attempts", "8"},
     {"mail_retry_base_ms", "5000"},
     {"mail_retry_max_ms", "600000"},
@@ -49,9 +50,11 @@ static int worker_init(struct server_worker *w, void **state)
     }
     if (number(cfg, "smtp_timeout_ms", &mc.smtp_timeout_ms) != 0 ||
         number(cfg, "mail_poll_ms", &mc.poll_ms) != 0 || number(cfg, "mail_batch", &mc.batch) != 0 ||
+        number(cfg, "mail_max_in_flight", &mc.max_in_flight) != 0 ||
         number(cfg, "mail_max_attempts", &mc.max_attempts) != 0 ||
         number(cfg, "mail_retry_base_ms", &mc.retry_base_ms) != 0 ||
-        number(cfg, "mail_retry_max_ms", &mc.retry_max_ms) != 0 || number(cfg, "mail_lease_ms", &mc.lease_ms) != 0)
+        number(cfg, "mail_retry_max_ms", &mc.retry_max_ms) != 0 ||
+        number(cfg, "mail_lease_ms", &mc.lease_ms) != 0)
         return -EINVAL;
     /* one sender per process is enough; its claims are SKIP LOCKED, so several instances share the outbox */
     if (server_worker_id(w) != 0)

@@ -2,8 +2,14 @@
  * The sender: a timer-driven loop on one ring.
  *
  *   IDLE --timer--> CLAIM (UPDATE ... RETURNING a batch) --rows--> SEND (one SMTP transfer per row, all
- *   at once) --each result--> MARK (sent / retry / failed) --all marked--> CLAIM again if the batch was
- *   full, else IDLE for poll_ms.
+ *   at once) --each result--> MARK (sent / retry / failed).
+ *
+ * Claims are pipelined: a full batch is followed by the next claim at once, while its transfers still run,
+ * as long as fewer than max_in_flight transfers run (the claim asks for at most the room left); a short
+ * batch waits poll_ms. When a transfer ends with the in-flight cap reached after a full batch, the next
+ * claim goes out. Marks are grouped: a sent message joins a list, and the list is written in one UPDATE
+ * (unnest of ids and attempt numbers) whenever no such UPDATE is in flight, so under load one commit marks
+ * everything that finished during the previous one. Retries and failures, rare, are marked one by one.
  *
  * Every outbox statement carries the sender as its pg ctx, so destroy can forget them all at once. A
  * claimed row is marked only if it is still ours: state 'sending' with the attempt number we claimed,
@@ -28,8 +34,9 @@ static const char claim_sql[] =
     "RETURNING id, attempts, to_addr, lang, kind, subject, body_text, body_html, attachment_name, "
     "attachment_type, encode(attachment_data, 'hex'), "
     "(extract(epoch FROM created_at) * 1000000)::bigint";
-static const char sent_sql[] = "UPDATE mail_outbox SET state = 'sent', sent_at = now() "
-                               "WHERE id = $1::bigint AND state = 'sending' AND attempts = $2::int";
+static const char sent_sql[] = "UPDATE mail_outbox o SET state = 'sent', sent_at = now() "
+                               "FROM unnest($1::bigint[], $2::int[]) AS m(id, attempts) "
+                               "WHERE o.id = m.id AND o.state = 'sending' AND o.attempts = m.attempts";
 static const char retry_sql[] =
     "UPDATE mail_outbox SET state = 'pending', next_attempt_at = now() + $3::bigint * interval '1 "
     "millisecond', "
@@ -63,9 +70,12 @@ struct mail_sender {
     char from_addr[MAIL_FROM_MAX + 1];
     struct sender_timer *timer;
     int timer_armed;
-    int claiming;       /* claim query in flight */
-    unsigned busy;      /* messages of the batch not yet marked (transfer or mark in flight) */
-    unsigned batch_got; /* rows in the current batch */
+    int claiming;                            /* claim query in flight */
+    int claim_full;                          /* the last claim got all it asked for: more may be due */
+    int flushing;                            /* the grouped 'sent' UPDATE is in flight */
+    struct mail_buf sent_ids, sent_attempts; /* "1,2,..." waiting for the next flush */
+    unsigned sent_n;
+    unsigned claim_limit; /* rows the claim in flight asked for */
     int counting;
     int closing;
     uint64_t last_count_ms;
@@ -95,22 +105,49 @@ static void on_timer(struct ring_op *op, int res)
     claim(t->s);
 }
 
-/* The batch is over: claim again at once if it was full (more may be due), else after poll_ms. */
-static void batch_done(struct mail_sender *s)
-{
-    if (s->batch_got >= s->cfg.batch)
-        claim(s);
-    else
-        arm(s, s->cfg.poll_ms);
-}
-
 static void on_marked(const struct pg_reply *r, void *ctx)
 {
     struct mail_sender *s = ctx;
     if (r->status != PG_OK)
         s->stats.db_errors++;
-    if (--s->busy == 0)
-        batch_done(s);
+}
+
+static void flush(struct mail_sender *s);
+
+static void on_flushed(const struct pg_reply *r, void *ctx)
+{
+    struct mail_sender *s = ctx;
+    s->flushing = 0;
+    if (r->status != PG_OK) /* those rows stay 'sending' and are sent again after the lease */
+        s->stats.db_errors++;
+    flush(s);
+}
+
+/* Writes every collected 'sent' mark in one statement, unless one is in flight (its reply flushes again). */
+static void flush(struct mail_sender *s)
+{
+    if (s->flushing || s->sent_n == 0 || s->closing)
+        return;
+    struct mail_buf ids = {0}, att = {0};
+    int rc = s->sent_ids.err ? s->sent_ids.err : s->sent_attempts.err;
+    if (rc == 0) {
+        mail_buf_printf(&ids, "{%s}", s->sent_ids.p);
+        mail_buf_printf(&att, "{%s}", s->sent_attempts.p);
+        rc = ids.err ? ids.err : att.err;
+    }
+    if (rc == 0) {
+        const char *v[] = {ids.p, att.p};
+        rc = pg_query(s->pg, sent_sql, 2, v, on_flushed, s);
+    }
+    if (rc == 0)
+        s->flushing = 1;
+    else /* the rows stay 'sending' and are sent again after the lease */
+        s->stats.db_errors++;
+    mail_buf_free(&ids);
+    mail_buf_free(&att);
+    mail_buf_free(&s->sent_ids);
+    mail_buf_free(&s->sent_attempts);
+    s->sent_n = 0;
 }
 
 static void mark(struct mail_sender *s, const struct outmsg *m, int ok, int permanent, const char *error)
@@ -120,8 +157,11 @@ static void mark(struct mail_sender *s, const struct outmsg *m, int ok, int perm
     int rc;
     if (ok) {
         s->stats.sent++;
-        const char *v[] = {m->id, attempts};
-        rc = pg_query(s->pg, sent_sql, 2, v, on_marked, s);
+        mail_buf_printf(&s->sent_ids, "%s%s", s->sent_n ? "," : "", m->id);
+        mail_buf_printf(&s->sent_attempts, "%s%s", s->sent_n ? "," : "", attempts);
+        s->sent_n++;
+        flush(s);
+        return;
     } else if (permanent || (uint32_t)m->attempts >= s->cfg.max_attempts) {
         s->stats.failed++;
         const char *v[] = {m->id, attempts, error};
@@ -137,11 +177,8 @@ static void mark(struct mail_sender *s, const struct outmsg *m, int ok, int perm
         const char *v[] = {m->id, attempts, delay, error};
         rc = pg_query(s->pg, retry_sql, 4, v, on_marked, s);
     }
-    if (rc != 0) { /* the row stays 'sending' and is retried after the lease */
+    if (rc != 0) /* the row stays 'sending' and is retried after the lease */
         s->stats.db_errors++;
-        if (--s->busy == 0)
-            batch_done(s);
-    }
 }
 
 static void unlink_msg(struct mail_sender *s, struct outmsg *m)
@@ -172,6 +209,9 @@ static void on_sent(const struct curl_client_result *res, void *ctx)
     int permanent = res->error != 0 && res->status >= 500 && res->status < 600;
     mark(s, m, res->error == 0, permanent, error);
     free(m);
+    /* after a full claim the next one waits only for room under the in-flight cap: there is room now */
+    if (s->claim_full && !s->claiming)
+        claim(s);
 }
 
 static int hexval(char c)
@@ -196,7 +236,6 @@ static void send_row(struct mail_sender *s, const PGresult *res, int i)
     struct outmsg *m = calloc(1, sizeof(*m));
     if (m == NULL) {
         s->stats.db_errors++; /* the row waits for its lease */
-        s->busy--;
         return;
     }
     m->s = s;
@@ -282,16 +321,19 @@ static void on_claimed(const struct pg_reply *r, void *ctx)
     const PGresult *res = r->results[0];
     int n = PQntuples(res);
     if (n == 0 || PQnfields(res) != 12) {
-        s->batch_got = 0;
+        s->claim_full = 0;
         arm(s, s->cfg.poll_ms);
         return;
     }
-    s->batch_got = (unsigned)n;
-    s->busy = (unsigned)n + 1; /* +1 holds the batch open until every row has been started */
+    s->claim_full = (unsigned)n >= s->claim_limit;
     for (int i = 0; i < n; i++)
         send_row(s, res, i);
-    if (--s->busy == 0)
-        batch_done(s);
+    /* a full batch: more may be due, claim again at once (claim() waits while the in-flight cap is
+     * reached; the transfer that frees room claims then); a short one: the next poll */
+    if (s->claim_full)
+        claim(s);
+    else
+        arm(s, s->cfg.poll_ms);
 }
 
 static void on_counted(const struct pg_reply *r, void *ctx)
@@ -312,10 +354,12 @@ static void claim(struct mail_sender *s)
         if (pg_query(s->pg, count_sql, 0, NULL, on_counted, s) == 0)
             s->counting = 1;
     }
-    if (s->claiming || s->busy > 0)
+    if (s->claiming || s->stats.in_flight >= s->cfg.max_in_flight)
         return;
+    uint64_t room = s->cfg.max_in_flight - s->stats.in_flight;
+    s->claim_limit = room < s->cfg.batch ? (unsigned)room : s->cfg.batch;
     char limit[16], lease[24];
-    snprintf(limit, sizeof(limit), "%u", s->cfg.batch);
+    snprintf(limit, sizeof(limit), "%u", s->claim_limit);
     snprintf(lease, sizeof(lease), "%u", s->cfg.lease_ms);
     const char *v[] = {limit, lease};
     if (pg_query(s->pg, claim_sql, 2, v, on_claimed, s) == 0) {
@@ -373,6 +417,7 @@ int mail_sender_create(struct ring *ring, struct pg_pool *pg, struct curl_client
     struct mail_config *c = &s->cfg;
     c->poll_ms = c->poll_ms ? c->poll_ms : 200;
     c->batch = c->batch ? c->batch : 16;
+    c->max_in_flight = c->max_in_flight ? c->max_in_flight : 256;
     c->max_attempts = c->max_attempts ? c->max_attempts : 8;
     c->retry_base_ms = c->retry_base_ms ? c->retry_base_ms : 5000;
     c->retry_max_ms = c->retry_max_ms ? c->retry_max_ms : 600000;
@@ -393,7 +438,9 @@ void mail_sender_destroy(struct mail_sender *s)
     s->closing = 1;
     while (s->sending != NULL) /* on_sent unlinks and frees */
         curl_client_cancel(s->sending->t);
-    pg_forget(s->pg, s);
+    pg_forget(s->pg, s); /* marks not yet written: those rows are sent again after the lease */
+    mail_buf_free(&s->sent_ids);
+    mail_buf_free(&s->sent_attempts);
     if (s->timer != NULL && s->timer_armed) { /* on_timer frees it when the ring hands the op back */
         s->timer->s = NULL;
         ring_cancel(s->ring, &s->timer->op);

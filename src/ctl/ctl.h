@@ -12,6 +12,7 @@ int ctl_migrate(int argc, char **argv);
 int ctl_rebuild_redis(int argc, char **argv);
 int ctl_create_staff(int argc, char **argv);
 int ctl_demo_windows(int argc, char **argv);
+int ctl_verify_audit(int argc, char **argv);
 
 /* The conninfo to use: env CITAS_PG_DSN overrides `flag` (from --dsn); "" means libpq's defaults. */
 const char *ctl_dsn(const char *flag);

@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"demo-windows", ctl_demo_windows,
      "open demo calendar windows (LAX, MAD, CHI; next 14 days) and load them into Redis ([--office CODE]...)"},
     {"rebuild-redis", ctl_rebuild_redis, "recompute Redis booking state from PostgreSQL ([--office CODE] [--redis H:P])"},
+    {"verify-audit", ctl_verify_audit, "check the audit log's hash chain and signed heads (--public-key PEM)"},
 };
 
 static void usage(FILE *f)

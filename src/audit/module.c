@@ -1,0 +1,176 @@
+/*
+ * The citasd module: worker 0 signs the chain head every audit_sign_interval_ms. One tick reads the last
+ * record and the last signed id; if the chain grew it signs here (Ed25519 takes microseconds) and inserts
+ * the head. Without audit_signing_key nothing runs.
+ */
+#include "citas/audit.h"
+#include "citas/ring.h"
+#include "citas/server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct server_config_key keys[] = {
+    {"audit_signing_key", ""},
+    {"audit_public_key", ""},
+    {"audit_sign_interval_ms", "60000"},
+    {NULL, NULL},
+};
+
+static atomic_uint_fast64_t heads_signed, sign_errors;
+
+struct signer {
+    struct ring *ring;
+    struct pg_pool *pg;
+    void *key;
+    uint64_t interval_ms;
+    struct ring_op timer;
+    int stopping;
+};
+
+static void arm(struct signer *s);
+
+static void on_insert(const struct pg_reply *r, void *ctx)
+{
+    struct signer *s = ctx;
+    if (r->status == PG_OK)
+        atomic_fetch_add(&heads_signed, 1);
+    else
+        atomic_fetch_add(&sign_errors, 1);
+    arm(s);
+}
+
+static void on_head(const struct pg_reply *r, void *ctx)
+{
+    struct signer *s = ctx;
+    if (r->status != PG_OK || r->nresults != 1) {
+        atomic_fetch_add(&sign_errors, 1);
+        arm(s);
+        return;
+    }
+    const PGresult *res = r->results[0];
+    /* no records yet, or the head is already signed */
+    if (PQntuples(res) != 1 || !PQgetisnull(res, 0, 2)) {
+        arm(s);
+        return;
+    }
+    const char *id = PQgetvalue(res, 0, 0);
+    unsigned char hash[AUDIT_HASH_LEN], sig[AUDIT_SIG_LEN];
+    if (audit_bytea_decode(PQgetvalue(res, 0, 1), hash, sizeof(hash)) != AUDIT_HASH_LEN ||
+        audit_sign_head(s->key, strtoll(id, NULL, 10), hash, sig) != 0) {
+        atomic_fetch_add(&sign_errors, 1);
+        arm(s);
+        return;
+    }
+    char hash_hex[2 + 2 * AUDIT_HASH_LEN + 1] = "\\x", sig_hex[2 + 2 * AUDIT_SIG_LEN + 1] = "\\x";
+    for (int i = 0; i < AUDIT_HASH_LEN; i++)
+        snprintf(hash_hex + 2 + 2 * i, 3, "%02x", hash[i]);
+    for (int i = 0; i < AUDIT_SIG_LEN; i++)
+        snprintf(sig_hex + 2 + 2 * i, 3, "%02x", sig[i]);
+    const char *v[3] = {id, hash_hex, sig_hex};
+    if (pg_query(s->pg, "INSERT INTO audit_heads (upto_id, head_hash, signature) VALUES ($1::bigint, $2, $3)",
+                 3, v, on_insert, s) != 0) {
+        atomic_fetch_add(&sign_errors, 1);
+        arm(s);
+    }
+}
+
+static void on_timer(struct ring_op *op, int res)
+{
+    struct signer *s = op->data;
+    if (s->stopping || res == -ECANCELED)
+        return;
+    /* the head's id and hash, and whether a head up to that id was signed already (NULL: not yet) */
+    if (pg_query(s->pg,
+                 "SELECT l.id, l.hash, (SELECT 1 FROM audit_heads h WHERE h.upto_id = l.id LIMIT 1)"
+                 " FROM audit_log l ORDER BY l.id DESC LIMIT 1",
+                 0, NULL, on_head, s) != 0) {
+        atomic_fetch_add(&sign_errors, 1);
+        arm(s);
+    }
+}
+
+static void arm(struct signer *s)
+{
+    if (s->stopping)
+        return;
+    s->timer.cb = on_timer;
+    s->timer.data = s;
+    if (ring_timeout(s->ring, &s->timer, s->interval_ms) != 0)
+        fprintf(stderr, "citasd: audit: cannot arm the signing timer; signing stops\n");
+}
+
+static int worker_init(struct server_worker *w, void **state)
+{
+    const struct server_config *cfg = server_worker_config(w);
+    char err[160];
+    uint64_t interval;
+    if (server_config_uint(cfg, "audit_sign_interval_ms", &interval, err, sizeof(err)) != 0 ||
+        interval == 0) {
+        fprintf(stderr, "citasd: audit_sign_interval_ms: %s\n", interval == 0 ? "must be positive" : err);
+        return -EINVAL;
+    }
+    if (server_worker_id(w) != 0)
+        return 0;
+    const char *path = server_config_get(cfg, "audit_signing_key");
+    if (path == NULL || path[0] == '\0') {
+        fprintf(stderr, "citasd: audit: no audit_signing_key; chain heads are not signed\n");
+        return 0;
+    }
+    struct signer *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->key = audit_load_private_key(path);
+    if (s->key == NULL) {
+        fprintf(stderr, "citasd: audit_signing_key %s: not a readable Ed25519 PEM private key\n", path);
+        free(s);
+        return -EINVAL;
+    }
+    s->ring = server_worker_ring(w);
+    s->pg = server_worker_pg(w);
+    s->interval_ms = interval;
+    arm(s);
+    *state = s;
+    return 0;
+}
+
+static void worker_stop(void *state)
+{
+    struct signer *s = state;
+    if (s == NULL)
+        return;
+    s->stopping = 1;
+    pg_forget(s->pg, s);
+    if (s->timer.in_flight)
+        ring_cancel(s->ring, &s->timer);
+}
+
+static void worker_free(void *state)
+{
+    struct signer *s = state;
+    if (s == NULL)
+        return;
+    audit_free_key(s->key);
+    free(s);
+}
+
+static void metrics(struct server_metrics *m)
+{
+    server_metrics_put(m, "# TYPE citas_audit_heads_signed_total counter\n");
+    server_metrics_put(m, "citas_audit_heads_signed_total %" PRIuFAST64 "\n", atomic_load(&heads_signed));
+    server_metrics_put(m, "# TYPE citas_audit_sign_errors_total counter\n");
+    server_metrics_put(m, "citas_audit_sign_errors_total %" PRIuFAST64 "\n", atomic_load(&sign_errors));
+}
+
+const struct server_module audit_server_module = {
+    .name = "audit",
+    .keys = keys,
+    .worker_init = worker_init,
+    .worker_stop = worker_stop,
+    .worker_free = worker_free,
+    .metrics = metrics,
+};

@@ -4,12 +4,13 @@
  *   IDLE --timer--> CLAIM (UPDATE ... RETURNING a batch) --rows--> SEND (one SMTP transfer per row, all
  *   at once) --each result--> MARK (sent / retry / failed).
  *
- * Claims are pipelined: a full batch is followed by the next claim at once, while its transfers still run,
- * as long as fewer than max_in_flight transfers run (the claim asks for at most the room left); a short
- * batch waits poll_ms. When a transfer ends with the in-flight cap reached after a full batch, the next
- * claim goes out. Marks are grouped: a sent message joins a list, and the list is written in one UPDATE
- * (unnest of ids and attempt numbers) whenever no such UPDATE is in flight, so under load one commit marks
- * everything that finished during the previous one. Retries and failures, rare, are marked one by one.
+ * Claims are pipelined: a full batch is followed by more claims at once (up to CLAIMS_MAX in flight),
+ * while its transfers still run, as long as the transfers running plus a batch per claim in flight stay
+ * within max_in_flight; a short batch waits poll_ms. When a transfer ends after a full batch, the claims
+ * that the cap held back go out. Marks are grouped: a sent message joins a list, and the list is written in
+ * one UPDATE (unnest of ids and attempt numbers) whenever no such UPDATE is in flight, so under load one
+ * commit marks everything that finished during the previous one. Retries and failures, rare, are marked one
+ * by one.
  *
  * Every outbox statement carries the sender as its pg ctx, so destroy can forget them all at once. A
  * claimed row is marked only if it is still ours: state 'sending' with the attempt number we claimed,
@@ -46,6 +47,7 @@ static const char failed_sql[] = "UPDATE mail_outbox SET state = 'failed', last_
 static const char count_sql[] = "SELECT count(*) FROM mail_outbox WHERE state IN ('pending', 'sending')";
 
 #define COUNT_EVERY_MS 1000
+#define CLAIMS_MAX     4 /* claim queries in flight at once */
 
 /* The poll timer lives apart so that it can outlive the sender until the ring hands back its op. */
 struct sender_timer {
@@ -70,12 +72,11 @@ struct mail_sender {
     char from_addr[MAIL_FROM_MAX + 1];
     struct sender_timer *timer;
     int timer_armed;
-    int claiming;                            /* claim query in flight */
+    unsigned claims;                         /* claim queries in flight */
     int claim_full;                          /* the last claim got all it asked for: more may be due */
     int flushing;                            /* the grouped 'sent' UPDATE is in flight */
     struct mail_buf sent_ids, sent_attempts; /* "1,2,..." waiting for the next flush */
     unsigned sent_n;
-    unsigned claim_limit; /* rows the claim in flight asked for */
     int counting;
     int closing;
     uint64_t last_count_ms;
@@ -210,7 +211,7 @@ static void on_sent(const struct curl_client_result *res, void *ctx)
     mark(s, m, res->error == 0, permanent, error);
     free(m);
     /* after a full claim the next one waits only for room under the in-flight cap: there is room now */
-    if (s->claim_full && !s->claiming)
+    if (s->claim_full)
         claim(s);
 }
 
@@ -312,9 +313,10 @@ static void send_row(struct mail_sender *s, const PGresult *res, int i)
 static void on_claimed(const struct pg_reply *r, void *ctx)
 {
     struct mail_sender *s = ctx;
-    s->claiming = 0;
+    s->claims--;
     if (r->status != PG_OK || r->nresults != 1) {
         s->stats.db_errors++;
+        s->claim_full = 0;
         arm(s, s->cfg.poll_ms);
         return;
     }
@@ -325,11 +327,11 @@ static void on_claimed(const struct pg_reply *r, void *ctx)
         arm(s, s->cfg.poll_ms);
         return;
     }
-    s->claim_full = (unsigned)n >= s->claim_limit;
+    s->claim_full = (unsigned)n >= s->cfg.batch;
     for (int i = 0; i < n; i++)
         send_row(s, res, i);
     /* a full batch: more may be due, claim again at once (claim() waits while the in-flight cap is
-     * reached; the transfer that frees room claims then); a short one: the next poll */
+     * reached; a transfer that frees room claims then); a short one: the next poll */
     if (s->claim_full)
         claim(s);
     else
@@ -354,19 +356,21 @@ static void claim(struct mail_sender *s)
         if (pg_query(s->pg, count_sql, 0, NULL, on_counted, s) == 0)
             s->counting = 1;
     }
-    if (s->claiming || s->stats.in_flight >= s->cfg.max_in_flight)
-        return;
-    uint64_t room = s->cfg.max_in_flight - s->stats.in_flight;
-    s->claim_limit = room < s->cfg.batch ? (unsigned)room : s->cfg.batch;
+    /* a poll sends one claim; while batches come back full, up to CLAIMS_MAX run at once (SKIP LOCKED
+     * gives them disjoint rows), each counted as a whole batch against the in-flight cap */
+    unsigned want = s->claim_full ? CLAIMS_MAX : 1;
     char limit[16], lease[24];
-    snprintf(limit, sizeof(limit), "%u", s->claim_limit);
+    snprintf(limit, sizeof(limit), "%u", s->cfg.batch);
     snprintf(lease, sizeof(lease), "%u", s->cfg.lease_ms);
     const char *v[] = {limit, lease};
-    if (pg_query(s->pg, claim_sql, 2, v, on_claimed, s) == 0) {
-        s->claiming = 1;
-    } else {
-        s->stats.db_errors++;
-        arm(s, s->cfg.poll_ms);
+    while (s->claims < want &&
+           s->stats.in_flight + (uint64_t)(s->claims + 1) * s->cfg.batch <= s->cfg.max_in_flight) {
+        if (pg_query(s->pg, claim_sql, 2, v, on_claimed, s) != 0) {
+            s->stats.db_errors++;
+            arm(s, s->cfg.poll_ms);
+            return;
+        }
+        s->claims++;
     }
 }
 
@@ -418,6 +422,8 @@ int mail_sender_create(struct ring *ring, struct pg_pool *pg, struct curl_client
     c->poll_ms = c->poll_ms ? c->poll_ms : 200;
     c->batch = c->batch ? c->batch : 16;
     c->max_in_flight = c->max_in_flight ? c->max_in_flight : 256;
+    if (c->batch > c->max_in_flight)
+        c->batch = c->max_in_flight;
     c->max_attempts = c->max_attempts ? c->max_attempts : 8;
     c->retry_base_ms = c->retry_base_ms ? c->retry_base_ms : 5000;
     c->retry_max_ms = c->retry_max_ms ? c->retry_max_ms : 600000;

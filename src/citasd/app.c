@@ -4,6 +4,7 @@
 #include "citas/booking.h"
 #include "citas/calendar.h"
 #include "citas/guard.h"
+#include "citas/helpdesk.h"
 #include "citas/mail.h"
 #include "citas/web.h"
 
@@ -43,6 +44,14 @@ static const struct server_route routes[] = {
     {"GET", "/api/v1/admin/offices/{code}/agenda", "agenda", booking_on_agenda},
     {"POST", "/api/v1/admin/appointments/{code}/check-in", "check_in", booking_on_check_in},
     {"POST", "/api/v1/admin/appointments/{code}/no-show", "no_show", booking_on_no_show},
+    /* helpdesk: incident tickets ("stats" before "{number}": routes match in order) and the look-up */
+    {"POST", "/api/v1/tickets", "tickets_create", helpdesk_on_create},
+    {"GET", "/api/v1/tickets", "tickets_list", helpdesk_on_list},
+    {"GET", "/api/v1/tickets/stats", "tickets_stats", helpdesk_on_stats},
+    {"GET", "/api/v1/tickets/{number}", "ticket", helpdesk_on_get},
+    {"PATCH", "/api/v1/tickets/{number}", "ticket_update", helpdesk_on_update},
+    {"POST", "/api/v1/tickets/{number}/notes", "ticket_note", helpdesk_on_note},
+    {"GET", "/api/v1/helpdesk/appointments", "helpdesk_lookup", helpdesk_on_lookup},
     /* web: the citizens' pages (Spanish and English) and their static assets */
     {"GET", "/", "web_home", web_on_home},
     {"GET", "/offices/{code}", "web_office", web_on_office},

@@ -1,0 +1,166 @@
+/* helpdesk: validation, state rules and output helpers. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const states[] = {"abierto", "en_proceso", "resuelto", "cerrado"};
+static const char *const concepts[] = {"sin_codigo",        "sin_citas",   "error_portal",
+                                       "datos_incorrectos", "cancelacion", "otro"};
+static const char *const transitions[][2] = {
+    {"abierto", "en_proceso"}, {"abierto", "cerrado"},  {"en_proceso", "resuelto"},
+    {"en_proceso", "abierto"}, {"resuelto", "cerrado"}, {"resuelto", "en_proceso"},
+};
+
+int helpdesk_state_valid(const char *s)
+{
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        if (strcmp(s, states[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int helpdesk_concept_valid(const char *s)
+{
+    for (size_t i = 0; i < sizeof(concepts) / sizeof(concepts[0]); i++)
+        if (strcmp(s, concepts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int helpdesk_transition_allowed(const char *from, const char *to)
+{
+    for (size_t i = 0; i < sizeof(transitions) / sizeof(transitions[0]); i++)
+        if (strcmp(from, transitions[i][0]) == 0 && strcmp(to, transitions[i][1]) == 0)
+            return 1;
+    return 0;
+}
+
+struct hd_req *hd_req_new(h2o_req_t *req)
+{
+    struct hd_req *st = server_async_alloc(req, sizeof(*st));
+    if (st == NULL)
+        return NULL;
+    st->pg = server_worker_pg(server_worker_of(req));
+    server_client_ip(req, st->ip);
+    return st;
+}
+
+int hd_number_valid(const char *s, size_t len)
+{
+    static const char shape[] = "INC-9999-999999";
+    if (len != HD_NUMBER_LEN)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (shape[i] == '9') {
+            if (s[i] < '0' || s[i] > '9')
+                return 0;
+        } else if (s[i] != shape[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int hd_date_valid(const char *s, size_t len)
+{
+    if (len != 10 || s[4] != '-' || s[7] != '-')
+        return 0;
+    for (size_t i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+            return 0;
+    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 2000 || y > 9999 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+        return 0;
+    if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 0;
+    return 1;
+}
+
+int hd_opt_str(h2o_req_t *req, const struct json_value *body, const char *key, const char **out, size_t *len)
+{
+    const struct json_value *v = json_get(body, key);
+    *out = NULL;
+    *len = 0;
+    if (v == NULL || v->type == JSON_NULL)
+        return 0;
+    if (v->type != JSON_STRING) {
+        char d[96];
+        snprintf(d, sizeof(d), "Member \"%s\" must be a string.", key);
+        hd_bad(req, 400, d);
+        return -1;
+    }
+    *out = v->str;
+    *len = v->len;
+    return 1;
+}
+
+int hd_text_ok(const char *s, size_t len, size_t max)
+{
+    if (len == 0 || len > max || strlen(s) != len || !json_utf8_valid(s, len))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 1;
+    return 0;
+}
+
+void hd_unavailable(h2o_req_t *req)
+{
+    server_add_header(req, "retry-after", "2");
+    server_send_problem(req, 503, "Service unavailable",
+                        "The ticket database is unavailable right now; try again in a moment.");
+}
+
+void hd_bad(h2o_req_t *req, int status, const char *detail)
+{
+    server_send_problem(req, status, status == 422 ? "Unprocessable request" : "Bad request", detail);
+}
+
+void hd_csv_field(struct json_buf *b, const char *s, int last)
+{
+    size_t n = strlen(s);
+    char *tmp = h2o_mem_alloc_pool(b->pool, 2 * n + 6);
+    size_t k = 0;
+    tmp[k++] = '"';
+    if (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@')
+        tmp[k++] = '\'';
+    for (; *s != '\0'; s++) {
+        if (*s == '"')
+            tmp[k++] = '"';
+        tmp[k++] = *s;
+    }
+    tmp[k++] = '"';
+    tmp[k++] = last ? '\r' : ',';
+    if (last)
+        tmp[k++] = '\n';
+    json_add_raw(b, NULL, tmp, k);
+    b->need_comma = 0;
+}
+
+const char *hd_pg_str(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+void hd_json_ticket(struct json_buf *b, const char *key, const PGresult *r, int row)
+{
+    json_open_object(b, key);
+    json_add_str(b, "number", hd_pg_str(r, row, 0));
+    json_add_str(b, "state", hd_pg_str(r, row, 1));
+    json_add_str(b, "concept", hd_pg_str(r, row, 2));
+    json_add_str(b, "description", hd_pg_str(r, row, 3));
+    json_add_str(b, "email", hd_pg_str(r, row, 4));
+    json_add_str(b, "appointment_code", hd_pg_str(r, row, 5));
+    json_add_str(b, "office", hd_pg_str(r, row, 6));
+    if (PQgetisnull(r, row, 7))
+        json_add_null(b, "assignee");
+    else
+        json_add_int(b, "assignee", strtoll(PQgetvalue(r, row, 7), NULL, 10));
+    json_add_str(b, "opened_at", hd_pg_str(r, row, 8));
+    json_add_str(b, "closed_at", hd_pg_str(r, row, 9));
+    json_add_int(b, "created_by", strtoll(PQgetvalue(r, row, 10), NULL, 10));
+    json_close_object(b);
+}

@@ -16,7 +16,6 @@
  */
 #include "internal.h"
 
-#include "citas/audit.h"
 #include "citas/auth.h"
 #include "citas/guard.h"
 #include "citas/mail.h"
@@ -630,19 +629,6 @@ static void step_persist(struct attempt *a)
         "SELECT id, $3, account_id, $2::inet, jsonb_build_object('slot', slot_id, 'seat', seat, 'from', "
         "nullif($4, '')) FROM appointments WHERE code = $1",
         4, ev);
-    /* the audit record commits with the booking (slot, seat and codes are numbers or validated codes) */
-    char subject[16 + BOOKING_CODE_LEN], detail[160];
-    snprintf(subject, sizeof(subject), "appointment:%s", a->k.code);
-    snprintf(detail, sizeof(detail), "{\"slot\": %" PRId64 ", \"seat\": %d, \"from\": %s%s%s}", a->k.slot,
-             a->k.seat, a->reschedule ? "\"" : "", a->reschedule ? a->old_code : "null",
-             a->reschedule ? "\"" : "");
-    struct audit_event ae = {.actor_account = a->acct.id,
-                             .actor_role = "citizen",
-                             .action = a->reschedule ? "booking.reschedule" : "booking.create",
-                             .subject = subject,
-                             .detail_json = detail,
-                             .client_ip = a->ip[0] ? a->ip : NULL};
-    audit_tx_add(tx, &ae);
     if (a->acct.email[0] != '\0' && add_mail(a, tx) != 0) {
         pg_tx_abort(tx);
         fail_reserved(a, 503, NULL, "The mail outbox", 1, 0);

@@ -186,11 +186,8 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
             "RETURNING id, account_id, slot_id, seat, office_code, procedure_code, document_type, "
             "document_number), "
             "e AS (INSERT INTO booking_events (appointment_id, action, account_id, client_ip) "
-            "SELECT id, 'cancelled', account_id, $3::inet FROM c), "
-            /* the audit record (sql/008_audit.sql); joined below so that it runs once per cancelled row */
-            "au AS (SELECT audit_append(account_id, 'citizen', 'booking.cancel', 'appointment:' || $1, "
-            "jsonb_build_object('slot', slot_id, 'seat', seat), $3::inet) FROM c) "
-            "SELECT slot_id, seat, office_code, procedure_code, document_type, document_number FROM c, au",
+            "SELECT id, 'cancelled', account_id, $3::inet FROM c) "
+            "SELECT slot_id, seat, office_code, procedure_code, document_type, document_number FROM c",
             3, v, on_cancelled, m);
     } else {
         const char *v[] = {acct, lang, m->code};

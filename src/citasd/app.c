@@ -1,5 +1,6 @@
 /* citasd's application: every route of the HTTP API and the modules with per-worker state. */
 #include "app.h"
+#include "citas/audit.h"
 #include "citas/auth.h"
 #include "citas/booking.h"
 #include "citas/calendar.h"
@@ -71,12 +72,8 @@ static const struct server_route routes[] = {
 
 /* Workers stop modules in reverse order: auth (whose pending work may still use the guard) before guard. */
 static const struct server_module *const modules[] = {
-    &mail_server_module,
-    &guard_server_module,
-    &auth_server_module,
-    &calendar_server_module,
-    &booking_server_module,
-    &web_server_module,
+    &audit_server_module,    &mail_server_module,    &guard_server_module, &auth_server_module,
+    &calendar_server_module, &booking_server_module, &web_server_module,
 };
 
 const struct server_app citasd_app = {

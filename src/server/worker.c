@@ -105,6 +105,11 @@ static void *worker_main(void *arg)
     w->init_rc = init(w);
     sem_post(&w->started);
     if (w->init_rc != 0) {
+        /* the clients made before the failure free their memory once the ring delivers their cancelled
+         * operations: give it a few turns, as a normal stop does */
+        backends_stop(w);
+        for (int i = 0; w->ring != NULL && i < 3; i++)
+            ring_run_once(w->ring, 5);
         teardown(w);
         return NULL;
     }

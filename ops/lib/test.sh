@@ -79,17 +79,22 @@ run_suite() {
 # Fresh database and an empty Redis, so the second run does not see the first one's data.
 reset_state() {
     pg_createdb citas fresh
-    migrate build
+    migrate "${1:-build}"
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" flushall >/dev/null
 }
 
 cmd_test() {
-    local quick=0 t0 build_ok=1 asan_ok=1 args=() v
+    local quick=0 t0 build_ok=1 asan_ok=1 args=() v bdir=build
     while [ $# -gt 0 ]; do
         case "$1" in
         --quick) quick=1 ;;
+        --build-dir)
+            [ $# -ge 2 ] || die "--build-dir needs a directory name"
+            bdir=$2
+            shift
+            ;;
         -h | --help)
-            echo "usage: ops/citas test [--quick] [meson test arguments, e.g. a test name or --suite unit]"
+            echo "usage: ops/citas test [--quick] [--build-dir NAME] [meson test arguments, e.g. a test name or --suite unit]"
             return 0
             ;;
         *) args+=("$1") ;;
@@ -104,14 +109,14 @@ cmd_test() {
     deps_install
     # one test run per tree at a time (they share build/ and build-asan/); fd 8 is closed for the services
     mkdir -p "$REPO/.run"
-    exec 8>"$REPO/.run/.test.lock"
+    exec 8>"$REPO/.run/.test-$bdir.lock"
     if ! flock -n 8; then
         log "another ops/citas test runs in this tree: waiting for it"
         flock -w 3600 8 || die "gave up waiting for $REPO/.run/.test.lock"
     fi
-    build_dir build || build_ok=0
+    build_dir "$bdir" || build_ok=0
     if [ $quick -eq 0 ]; then
-        build_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false || asan_ok=0
+        build_dir "$bdir-asan" -Db_sanitize=address,undefined -Db_lundef=false || asan_ok=0
     fi
     log "built in $(elapsed "$t0")"
 
@@ -126,7 +131,7 @@ cmd_test() {
     pg_createdb citas
     redis_start "$TEST_TMP/redis"
     cert_make "$TEST_TMP/tls"
-    [ $build_ok -eq 1 ] && migrate build
+    [ $build_ok -eq 1 ] && migrate "$bdir"
 
     export CITAS_TEST_REDIS_PORT=$REDIS_PORT
     export CITAS_TEST_PG_DSN=$PG_DSN
@@ -135,22 +140,22 @@ cmd_test() {
     export CITAS_TEST_TLS_KEY=$TEST_TMP/tls/key.pem
 
     if [ $build_ok -eq 1 ]; then
-        run_suite build normal "${args[@]}"
+        run_suite "$bdir" normal "${args[@]}"
     else
-        log "build/ failed to build: its tests are not run"
+        log "$bdir/ failed to build: its tests are not run"
         TEST_FAILED=$((TEST_FAILED + 1))
     fi
     if [ $quick -eq 0 ]; then
         if [ $asan_ok -eq 1 ]; then
-            [ $build_ok -eq 1 ] && reset_state
+            [ $build_ok -eq 1 ] && reset_state "$bdir"
             # a sanitizer report must fail the run: abort on the first one
             export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
             export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
             # third-party caches that are never freed (see the file)
             [ -f "$REPO/tests/lsan.supp" ] && export LSAN_OPTIONS=suppressions=$REPO/tests/lsan.supp:print_suppressions=0
-            run_suite build-asan asan --timeout-multiplier 3 "${args[@]}"
+            run_suite "$bdir-asan" asan --timeout-multiplier 3 "${args[@]}"
         else
-            log "build-asan/ failed to build: its tests are not run"
+            log "$bdir-asan/ failed to build: its tests are not run"
             TEST_FAILED=$((TEST_FAILED + 1))
         fi
     fi

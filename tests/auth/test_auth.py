@@ -19,7 +19,6 @@ import random
 import re
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -27,37 +26,8 @@ import tempfile
 import threading
 import time
 
-PASSED = 0
-FAILED = 0
-
-
-def check(desc, cond):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL: " + desc, file=sys.stderr, flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, timeout=15.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from citas_test import check, failed, finish, free_port, wait_port  # noqa: E402
 
 
 # --- identities -----------------------------------------------------------------------------------------
@@ -222,10 +192,9 @@ def main():
         run(procs, tmp, maildir, citasd, citasctl, smtp_sink, stub, dsn, redis_port)
     finally:
         procs.stop_all()
-        if FAILED == 0 and not os.environ.get("CITAS_TEST_KEEP"):
+        if failed() == 0 and not os.environ.get("CITAS_TEST_KEEP"):
             shutil.rmtree(tmp, ignore_errors=True)
-    print("auth: %d passed, %d failed" % (PASSED, FAILED))
-    return 0 if FAILED == 0 and PASSED > 0 else 1
+    return finish("auth")
 
 
 def start_stub(procs, stub, port, tmp, delay=0):

@@ -13,46 +13,17 @@ import os
 import random
 import re
 import secrets
-import socket
 import string
 import subprocess
 import sys
 import tempfile
 import time
 
-PASSED = 0
-FAILED = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from citas_test import check, finish, free_port, wait_port  # noqa: E402
+
 RUN = "".join(random.choice(string.ascii_uppercase + string.digits) for _ in range(4))
 PROC = "passport_renewal"
-
-
-def check(desc, cond):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL: " + desc, file=sys.stderr, flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, timeout=15.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 def psql(dsn, sql, *args):
@@ -567,8 +538,7 @@ def main():
                 proc.kill()
                 proc.wait()
             check("citasd stops cleanly", proc.returncode == 0)
-    print("calendar: %d passed, %d failed" % (PASSED, FAILED))
-    return 0 if FAILED == 0 and PASSED > 0 else 1
+    return finish("calendar")
 
 
 if __name__ == "__main__":

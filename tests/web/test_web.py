@@ -30,37 +30,8 @@ import tempfile
 import time
 import urllib.parse
 
-PASSED = 0
-FAILED = 0
-
-
-def check(desc, cond):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL: " + desc, file=sys.stderr, flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, timeout=20.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from citas_test import check, failed, finish, free_port, wait_port  # noqa: E402
 
 
 def psql(sql, *params):
@@ -307,12 +278,11 @@ def main():
             if p_.poll() is None:
                 p_.kill()
                 p_.wait()
-        if FAILED == 0 and not os.environ.get("CITAS_TEST_KEEP"):
+        if failed() == 0 and not os.environ.get("CITAS_TEST_KEEP"):
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print("web: logs in %s" % tmp, file=sys.stderr)
-    print("web: %d passed, %d failed" % (PASSED, FAILED))
-    return 0 if FAILED == 0 and PASSED > 0 else 1
+    return finish("web")
 
 
 def wait_rebuilt(log, timeout=30):

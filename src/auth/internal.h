@@ -89,6 +89,11 @@ int auth_is_hex(const char *s, size_t len);
 void auth_problem(h2o_req_t *req, int status, const char *title, const char *detail);
 /* 503 with Retry-After. */
 void auth_unavailable(h2o_req_t *req, const char *what);
+/* For a reply that must hold the session's own account as its one row: 1 if it does; else answers (503 when
+ * PostgreSQL failed, 401 and the cookie cleared when the account is gone or disabled) and returns 0. */
+int auth_account_row(h2o_req_t *req, const struct pg_reply *reply);
+/* The 401 for a session whose account no longer exists (clears the cookie). */
+void auth_account_gone(h2o_req_t *req);
 /* 400 naming the field: "<field>: <why>". */
 void auth_bad_field(h2o_req_t *req, const char *field, const char *why);
 /* Refuses members of obj not in `allowed` (NULL-terminated) with 400; returns 0 if all are known. */

@@ -14,12 +14,7 @@ static void on_account(const struct pg_reply *reply, void *ctx)
     struct me_state *st = ctx;
     h2o_req_t *req = server_async_req(st);
     if (req != NULL) {
-        if (reply->status != PG_OK) {
-            auth_unavailable(req, "The account database");
-        } else if (PQntuples(reply->results[0]) != 1) {
-            auth_set_cookie(req, NULL, 0);
-            auth_problem(req, 401, "Not logged in", "This session's account no longer exists.");
-        } else {
+        if (auth_account_row(req, reply)) {
             const PGresult *r = reply->results[0];
             struct json_buf b;
             json_buf_init(&b, &req->pool);

@@ -47,12 +47,7 @@ static void on_exported(const struct pg_reply *reply, void *ctx)
 {
     h2o_req_t *req = server_async_req(ctx);
     if (req != NULL) {
-        if (reply->status != PG_OK) {
-            auth_unavailable(req, "The account database");
-        } else if (PQntuples(reply->results[0]) != 1) {
-            auth_set_cookie(req, NULL, 0);
-            auth_problem(req, 401, "Not logged in", "This session's account no longer exists.");
-        } else {
+        if (auth_account_row(req, reply)) {
             const char *doc = PQgetvalue(reply->results[0], 0, 0);
             server_add_header(req, "content-disposition", "attachment; filename=\"citas-my-data.json\"");
             server_send_json(req, 200, doc, strlen(doc));
@@ -116,12 +111,7 @@ static void on_updated(const struct pg_reply *reply, void *ctx)
     struct update_state *st = ctx;
     h2o_req_t *req = server_async_req(st);
     if (req != NULL) {
-        if (reply->status != PG_OK) {
-            auth_unavailable(req, "The account database");
-        } else if (PQntuples(reply->results[0]) != 1) {
-            auth_set_cookie(req, NULL, 0);
-            auth_problem(req, 401, "Not logged in", "This session's account no longer exists.");
-        } else {
+        if (auth_account_row(req, reply)) {
             const PGresult *r = reply->results[0];
             forget_booking_cache(req, strtoll(PQgetvalue(r, 0, 0), NULL, 10));
             struct json_buf b;
@@ -259,8 +249,7 @@ static void on_deleted(const struct pg_reply *reply, void *ctx)
     }
     if (PQntuples(reply->results[1]) != 1) { /* disabled meanwhile: the transaction changed nothing */
         if (req != NULL) {
-            auth_set_cookie(req, NULL, 0);
-            auth_problem(req, 401, "Not logged in", "This session's account no longer exists.");
+            auth_account_gone(req);
         }
         server_async_release(st);
         return;

@@ -17,6 +17,25 @@ void auth_unavailable(h2o_req_t *req, const char *what)
     server_send_problem(req, 503, "Service unavailable", detail);
 }
 
+void auth_account_gone(h2o_req_t *req)
+{
+    auth_set_cookie(req, NULL, 0);
+    auth_problem(req, 401, "Not logged in", "This session's account no longer exists.");
+}
+
+int auth_account_row(h2o_req_t *req, const struct pg_reply *reply)
+{
+    if (reply->status != PG_OK) {
+        auth_unavailable(req, "The account database");
+        return 0;
+    }
+    if (PQntuples(reply->results[0]) != 1) {
+        auth_account_gone(req);
+        return 0;
+    }
+    return 1;
+}
+
 void auth_bad_field(h2o_req_t *req, const char *field, const char *why)
 {
     char detail[300];

@@ -45,6 +45,13 @@ void web_on_appointments(h2o_req_t *req, const struct server_params *p); /* GET 
 void web_on_appointment(h2o_req_t *req, const struct server_params *p);  /* GET /appointments/{code} */
 void web_on_me(h2o_req_t *req, const struct server_params *p);           /* GET /me */
 void web_on_static(h2o_req_t *req, const struct server_params *p);       /* GET /static/{name} */
+/* Staff pages (help desk: roles helpdesk, sysadmin; audit: sysadmin, consular_admin; others 403). */
+void web_on_helpdesk(h2o_req_t *req, const struct server_params *p);        /* GET /helpdesk (list, filters) */
+void web_on_helpdesk_new(h2o_req_t *req, const struct server_params *p);    /* GET /helpdesk/tickets/new */
+void web_on_helpdesk_ticket(h2o_req_t *req, const struct server_params *p); /* GET /helpdesk/tickets/{number} */
+void web_on_helpdesk_stats(h2o_req_t *req, const struct server_params *p);  /* GET /helpdesk/stats */
+void web_on_helpdesk_lookup(h2o_req_t *req, const struct server_params *p); /* GET /helpdesk/lookup */
+void web_on_staff_audit(h2o_req_t *req, const struct server_params *p);     /* GET /staff/audit */
 
 /* --- helpers, exported for tests --- */
 

@@ -68,6 +68,13 @@ static const struct server_route routes[] = {
     {"GET", "/me", "web_me", web_on_me},
     {"GET", "/me/export", "web_me_export", auth_on_me_export},
     {"GET", "/static/{name}", "web_static", web_on_static},
+    /* web: the help desk's pages and the audit log's */
+    {"GET", "/helpdesk", "web_helpdesk", web_on_helpdesk},
+    {"GET", "/helpdesk/tickets/new", "web_helpdesk_new", web_on_helpdesk_new},
+    {"GET", "/helpdesk/tickets/{number}", "web_helpdesk_ticket", web_on_helpdesk_ticket},
+    {"GET", "/helpdesk/stats", "web_helpdesk_stats", web_on_helpdesk_stats},
+    {"GET", "/helpdesk/lookup", "web_helpdesk_lookup", web_on_helpdesk_lookup},
+    {"GET", "/staff/audit", "web_staff_audit", web_on_staff_audit},
 };
 
 /* Workers stop modules in reverse order: auth (whose pending work may still use the guard) before guard. */

@@ -1,0 +1,56 @@
+/*
+ * Private to the help-desk and audit pages of the web module (helpdesk_*.c, audit_page.c).
+ *
+ * These pages are for staff: a session with one of the page's roles, else a 403 page (anonymous: 303 to
+ * /login?next=). They read tickets from PostgreSQL directly and change them only through the JSON API,
+ * called by /static/helpdesk.<hash>.js with the session's CSRF token. The appointment look-up and the audit
+ * log are read by the script from their APIs (the look-up must be recorded; the audit log's office scoping
+ * belongs to its API), so the pages hold their forms and an empty region the script fills.
+ */
+#ifndef CITAS_WEB_HELPDESK_PAGE_H
+#define CITAS_WEB_HELPDESK_PAGE_H
+
+#include "internal.h"
+#include "citas/auth.h"
+#include "citas/pg.h"
+
+#define HDP_HELPDESK_ROLES (AUTH_ROLE_BIT(AUTH_ROLE_HELPDESK) | AUTH_ROLE_BIT(AUTH_ROLE_SYSADMIN))
+#define HDP_AUDIT_ROLES    (AUTH_ROLE_BIT(AUTH_ROLE_SYSADMIN) | AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_ADMIN))
+
+/* A staff page's request (in the request's pool): the session's facts and the page's own context. */
+struct hdp {
+    char csrf[65];
+    char account[24];
+    enum auth_role role;
+    char office[AUTH_OFFICE_MAX + 1];
+    void *ctx;
+};
+typedef void (*hdp_cb)(h2o_req_t *req, struct hdp *h);
+/* Loads the session and calls cb when its role is in `roles`; otherwise answers itself (303 to /login,
+ * 403 page, 503 page). ctx lives in the request's pool. */
+void hdp_require(h2o_req_t *req, unsigned roles, hdp_cb cb, void *ctx);
+
+/* Rows of a read-only transaction: results[0..n). */
+typedef void (*hdp_rows_cb)(h2o_req_t *req, struct hdp *h, const PGresult *const *results, int n);
+/* Commits tx (statements added by the caller) and calls render with its results, or a 503 page. */
+void hdp_commit(h2o_req_t *req, struct hdp *h, struct pg_tx *tx, hdp_rows_cb render);
+
+/* Opens a staff page: the frame of web_page_open (personal, no-store), the help-desk stylesheet and script,
+ * and the section navigation with `current` ("tickets", "new", "stats", "lookup", "audit") marked. */
+void hdp_open(struct web_page *pg, h2o_req_t *req, struct hdp *h, const char *title_es, const char *title_en,
+              const char *current);
+void hdp_unavailable(h2o_req_t *req);
+void hdp_bad_request(h2o_req_t *req, const char *text_es, const char *text_en);
+
+/* Ticket states and concepts: the API's names (NULL-terminated lists) and their labels. */
+extern const char *const hdp_states[];
+extern const char *const hdp_concepts[];
+int hdp_in(const char *const *list, const char *s);
+const char *hdp_state_label(int en, const char *state);
+const char *hdp_concept_label(int en, const char *concept);
+/* 1 for a real date YYYY-MM-DD. */
+int hdp_date_ok(const char *s);
+/* <option>s of the offices (value its code, `selected` marked), from the worker's cache. */
+void hdp_office_options(struct web_page *pg, const struct web_ref *ref, const char *selected);
+
+#endif

@@ -1,10 +1,10 @@
 /*
- * The citasd module: worker 0 signs the chain head every audit_sign_interval_ms. One tick reads the last
- * record and the last signed id; if the chain grew it signs here (Ed25519 takes microseconds) and inserts
- * the head. Without audit_signing_key nothing runs.
+ * The citasd module, on worker 0 only: the chainer (chain.c) moves pending records into the chain every
+ * audit_chain_interval_ms, and the signer signs the chain head every audit_sign_interval_ms. One signer
+ * tick reads the last record and whether it is signed; if the chain grew it signs here (Ed25519 takes
+ * microseconds) and inserts the head. Without audit_signing_key the signer does not run.
  */
-#include "citas/audit.h"
-#include "citas/ring.h"
+#include "internal.h"
 #include "citas/server.h"
 
 #include <errno.h>
@@ -15,10 +15,8 @@
 #include <string.h>
 
 static const struct server_config_key keys[] = {
-    {"audit_signing_key", ""},
-    {"audit_public_key", ""},
-    {"audit_sign_interval_ms", "60000"},
-    {NULL, NULL},
+    {"audit_signing_key", ""},          {"audit_public_key", ""},     {"audit_sign_interval_ms", "60000"},
+    {"audit_chain_interval_ms", "250"}, {"audit_chain_batch", "500"}, {NULL, NULL},
 };
 
 static atomic_uint_fast64_t heads_signed, sign_errors;
@@ -26,10 +24,11 @@ static atomic_uint_fast64_t heads_signed, sign_errors;
 struct signer {
     struct ring *ring;
     struct pg_pool *pg;
-    void *key;
+    void *key; /* NULL: not signing */
     uint64_t interval_ms;
     struct ring_op timer;
     int stopping;
+    struct audit_chainer *chainer;
 };
 
 static void arm(struct signer *s);
@@ -104,36 +103,51 @@ static void arm(struct signer *s)
         fprintf(stderr, "citasd: audit: cannot arm the signing timer; signing stops\n");
 }
 
+static int config_positive(const struct server_config *cfg, const char *key, uint64_t max, uint64_t *out)
+{
+    char err[160];
+    if (server_config_uint(cfg, key, out, err, sizeof(err)) != 0 || *out == 0 || *out > max) {
+        fprintf(stderr, "citasd: %s: %s\n", key, *out == 0 || *out > max ? "out of range" : err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int worker_init(struct server_worker *w, void **state)
 {
     const struct server_config *cfg = server_worker_config(w);
-    char err[160];
-    uint64_t interval;
-    if (server_config_uint(cfg, "audit_sign_interval_ms", &interval, err, sizeof(err)) != 0 ||
-        interval == 0) {
-        fprintf(stderr, "citasd: audit_sign_interval_ms: %s\n", interval == 0 ? "must be positive" : err);
+    uint64_t interval, chain_ms, batch;
+    if (config_positive(cfg, "audit_sign_interval_ms", UINT32_MAX, &interval) != 0 ||
+        config_positive(cfg, "audit_chain_interval_ms", UINT32_MAX, &chain_ms) != 0 ||
+        config_positive(cfg, "audit_chain_batch", 100000, &batch) != 0)
         return -EINVAL;
-    }
     if (server_worker_id(w) != 0)
         return 0;
-    const char *path = server_config_get(cfg, "audit_signing_key");
-    if (path == NULL || path[0] == '\0') {
-        fprintf(stderr, "citasd: audit: no audit_signing_key; chain heads are not signed\n");
-        return 0;
-    }
     struct signer *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
-    s->key = audit_load_private_key(path);
-    if (s->key == NULL) {
-        fprintf(stderr, "citasd: audit_signing_key %s: not a readable Ed25519 PEM private key\n", path);
-        free(s);
-        return -EINVAL;
+    const char *path = server_config_get(cfg, "audit_signing_key");
+    if (path == NULL || path[0] == '\0') {
+        fprintf(stderr, "citasd: audit: no audit_signing_key; chain heads are not signed\n");
+    } else {
+        s->key = audit_load_private_key(path);
+        if (s->key == NULL) {
+            fprintf(stderr, "citasd: audit_signing_key %s: not a readable Ed25519 PEM private key\n", path);
+            free(s);
+            return -EINVAL;
+        }
     }
     s->ring = server_worker_ring(w);
     s->pg = server_worker_pg(w);
     s->interval_ms = interval;
-    arm(s);
+    s->chainer = audit_chainer_start(s->ring, s->pg, cfg->pg_dsn, chain_ms, (unsigned)batch);
+    if (s->chainer == NULL) {
+        audit_free_key(s->key);
+        free(s);
+        return -ENOMEM;
+    }
+    if (s->key != NULL)
+        arm(s);
     *state = s;
     return 0;
 }
@@ -147,6 +161,7 @@ static void worker_stop(void *state)
     pg_forget(s->pg, s);
     if (s->timer.in_flight)
         ring_cancel(s->ring, &s->timer);
+    audit_chainer_stop(s->chainer, s->key);
 }
 
 static void worker_free(void *state)
@@ -154,6 +169,7 @@ static void worker_free(void *state)
     struct signer *s = state;
     if (s == NULL)
         return;
+    audit_chainer_free(s->chainer);
     audit_free_key(s->key);
     free(s);
 }
@@ -164,6 +180,12 @@ static void metrics(struct server_metrics *m)
     server_metrics_put(m, "citas_audit_heads_signed_total %" PRIuFAST64 "\n", atomic_load(&heads_signed));
     server_metrics_put(m, "# TYPE citas_audit_sign_errors_total counter\n");
     server_metrics_put(m, "citas_audit_sign_errors_total %" PRIuFAST64 "\n", atomic_load(&sign_errors));
+    server_metrics_put(m, "# TYPE citas_audit_records_chained_total counter\n");
+    server_metrics_put(m, "citas_audit_records_chained_total %" PRIuFAST64 "\n",
+                       atomic_load(&audit_chained_total));
+    server_metrics_put(m, "# TYPE citas_audit_chain_errors_total counter\n");
+    server_metrics_put(m, "citas_audit_chain_errors_total %" PRIuFAST64 "\n",
+                       atomic_load(&audit_chain_errors));
 }
 
 const struct server_module audit_server_module = {

@@ -1,15 +1,16 @@
-/* Appending records: one parameterised call of the SQL function audit_append(). */
+/* Recording: one parameterised call of the SQL function audit_add() (sql/010), which inserts into
+ * audit_pending without a lock; the chainer (chain.c) links the record into audit_log later. */
 #include "citas/audit.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 
-static const char append_sql[] = "SELECT audit_append($1::bigint, $2, $3, $4, $5::jsonb, $6::inet)";
+static const char append_sql[] = "SELECT audit_add($1::bigint, $2, $3, $4, $5::jsonb, $6::inet)";
 
 static int params(const struct audit_event *e, char actor[24], const char *v[6])
 {
-    if (e == NULL || e->actor_role == NULL || e->action == NULL || e->actor_account < 0)
+    if (e == NULL || e->action == NULL || e->action[0] == '\0' || e->actor_account < 0)
         return -EINVAL;
     snprintf(actor, 24, "%" PRId64, e->actor_account);
     v[0] = e->actor_account > 0 ? actor : NULL;

@@ -146,6 +146,33 @@ void mail_sender_get_stats(const struct mail_sender *s, struct mail_sender_stats
 int mail_starttls_parse(const char *s, enum curl_client_starttls *out);
 
 /*
+ * The quick queue (src/mail/quick.c), for short-lived messages such as one-time codes: no outbox row, no
+ * PostgreSQL commit. mail_quick_enqueue() renders `m` (no attachment) and RPUSHes it onto the Redis list
+ * MAIL_QUICK_LIST; a drainer (mail_quick_create(), one per process, on worker 0 in citasd) pops and sends
+ * it at once. Delivery is at most once: an entry lost with Redis or with a process that dies after popping
+ * it is not sent (the citizen asks for a new code). Returns 0 (cb, which may be NULL, runs once from a
+ * later turn with 0 when queued or -EIO) or -EINVAL (see mail_render(), a bad address, an attachment),
+ * -ENOMEM, or redis_command()'s errors, when cb never runs.
+ */
+#define MAIL_QUICK_LIST "citas:mail:quick"
+struct redis_client;
+typedef void (*mail_quick_cb)(int rc, void *ctx);
+int mail_quick_enqueue(struct redis_client *redis, const struct mail_message *m, mail_quick_cb cb, void *ctx);
+
+struct mail_quick_stats {
+    uint64_t sent, failed, retries, in_flight, redis_errors;
+};
+struct mail_quick;
+/* The drainer: pops up to cfg->batch entries at a time while fewer than cfg->max_in_flight transfers run
+ * (poll_ms between pops when the list was short); transient failures are pushed back until max_attempts.
+ * Same ownership and thread rules as mail_sender_create(). */
+int mail_quick_create(struct ring *ring, struct redis_client *redis, struct curl_client *curl,
+                      const struct mail_config *cfg, struct mail_quick **out);
+/* Cancels transfers in flight (those messages are lost) and frees it; accepts NULL. */
+void mail_quick_destroy(struct mail_quick *q);
+void mail_quick_get_stats(const struct mail_quick *q, struct mail_quick_stats *out);
+
+/*
  * citasd glue (src/mail/module.c): worker 0 runs the sender, configured from the keys smtp_url, smtp_user,
  * smtp_password, smtp_starttls, smtp_timeout_ms, mail_from, mail_poll_ms, mail_batch, mail_max_in_flight,
  * mail_max_attempts, mail_retry_base_ms, mail_retry_max_ms and mail_lease_ms (see ops/citas.conf).

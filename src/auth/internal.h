@@ -135,7 +135,8 @@ extern const char auth_seat_back_lua[];
 /* Adds the INSERT of a verify_code/login_code mail to tx (0) or returns -EINVAL/-ENOSYS/-ENOMEM. */
 int auth_mail_tx_code(struct pg_tx *tx, int login, const char *to, const char *lang, const char *name,
                       const char *code, uint64_t ttl_s);
-int auth_mail_code(struct pg_pool *pg, int login, const char *to, const char *lang, const char *name,
-                   const char *code, uint64_t ttl_s, pg_cb cb, void *ctx);
+/* A login_code mail through the quick queue (mail_quick_enqueue()): 0 and cb once, or a negative errno. */
+int auth_mail_login_code(struct redis_client *redis, const char *to, const char *lang, const char *name,
+                         const char *code, uint64_t ttl_s, mail_quick_cb cb, void *ctx);
 
 #endif

@@ -3,7 +3,8 @@
  *
  * POST /api/v1/sessions: PARSE -> GUARD (rate limits, captcha "login") -> LOOKUP (PostgreSQL) -> VERIFY
  * (pool; a dummy hash for unknown emails) -> ATTEMPT (Redis: <prefix>l:<login_id> with the code's MAC,
- * TTL auth_code_ttl_s) -> MAIL (login_code) -> 200 {login_id}.
+ * TTL auth_code_ttl_s) -> MAIL (login_code, through the mail module's quick queue in Redis: no
+ * PostgreSQL commit per login) -> 200 {login_id}.
  * Unknown email and wrong password: the same 401. Right password, unverified account: a new verification
  * code is mailed (in one transaction with the account update) and the answer is 403.
  * POST /api/v1/sessions/code: PARSE -> GUARD (rate limits) -> TAKE (Redis script counts one attempt) ->
@@ -45,12 +46,12 @@ static void login_failed(h2o_req_t *req)
     auth_problem(req, 401, "Login failed", "The email address or the password is wrong.");
 }
 
-static void on_mailed(const struct pg_reply *reply, void *ctx)
+static void on_mailed(int rc, void *ctx)
 {
     struct login_state *st = ctx;
     h2o_req_t *req = server_async_req(st);
     if (req != NULL) {
-        if (reply->status != PG_OK) {
+        if (rc != 0) {
             auth_unavailable(req, "Email delivery");
         } else {
             struct json_buf b;
@@ -83,8 +84,8 @@ static void on_attempt_stored(struct redis_client *c, const redisReply *reply, c
         return;
     }
     struct auth_worker *aw = auth_worker_of(req);
-    if (auth_mail_code(server_worker_pg(server_worker_of(req)), 1, st->email, st->lang, st->name, st->code,
-                       aw->cfg.code_ttl_s, on_mailed, st) != 0) {
+    if (auth_mail_login_code(server_worker_redis(server_worker_of(req)), st->email, st->lang, st->name,
+                             st->code, aw->cfg.code_ttl_s, on_mailed, st) != 0) {
         auth_unavailable(req, "Email delivery");
         login_done(st);
     }

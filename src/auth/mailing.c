@@ -1,4 +1,5 @@
-/* One-time codes by email: verify_code and login_code messages through the mail module's outbox. */
+/* One-time codes by email: verify_code messages through the mail module's outbox (they commit with the
+ * account), login_code messages through its quick queue in Redis (they live minutes; no commit per login). */
 #include "internal.h"
 
 #include <errno.h>
@@ -30,12 +31,12 @@ int auth_mail_tx_code(struct pg_tx *tx, int login, const char *to, const char *l
     return mail_tx_add(tx, &m);
 }
 
-int auth_mail_code(struct pg_pool *pg, int login, const char *to, const char *lang, const char *name,
-                   const char *code, uint64_t ttl_s, pg_cb cb, void *ctx)
+int auth_mail_login_code(struct redis_client *redis, const char *to, const char *lang, const char *name,
+                         const char *code, uint64_t ttl_s, mail_quick_cb cb, void *ctx)
 {
     struct mail_message m;
     struct mail_param params[3];
     char minutes[24];
-    fill(&m, params, login, to, lang, name, code, ttl_s, minutes);
-    return mail_enqueue(pg, &m, cb, ctx);
+    fill(&m, params, 1, to, lang, name, code, ttl_s, minutes);
+    return mail_quick_enqueue(redis, &m, cb, ctx);
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static const struct server_config_key keys[] = {
     {"smtp_url", "smtp://127.0.0.1:2525"},
@@ -35,6 +36,22 @@ static int number(const struct server_config *cfg, const char *key, uint32_t *ou
     return 0;
 }
 
+/* worker 0's: the outbox sender and the quick queue's drainer */
+struct senders {
+    struct mail_sender *outbox;
+    struct mail_quick *quick;
+};
+
+static void worker_stop(void *state)
+{
+    struct senders *s = state;
+    if (s == NULL)
+        return;
+    mail_quick_destroy(s->quick);
+    mail_sender_destroy(s->outbox);
+    free(s);
+}
+
 static int worker_init(struct server_worker *w, void **state)
 {
     const struct server_config *cfg = server_worker_config(w);
@@ -59,20 +76,22 @@ static int worker_init(struct server_worker *w, void **state)
     /* one sender per process is enough; its claims are SKIP LOCKED, so several instances share the outbox */
     if (server_worker_id(w) != 0)
         return 0;
-    struct mail_sender *s;
-    int rc = mail_sender_create(server_worker_ring(w), server_worker_pg(w), server_worker_curl(w), &mc, &s);
+    struct senders *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    int rc = mail_sender_create(server_worker_ring(w), server_worker_pg(w), server_worker_curl(w), &mc,
+                                &s->outbox);
+    if (rc == 0)
+        rc = mail_quick_create(server_worker_ring(w), server_worker_redis(w), server_worker_curl(w), &mc,
+                               &s->quick);
     if (rc != 0) {
         fprintf(stderr, "citasd: mail sender: %s\n",
                 rc == -EINVAL ? "invalid smtp_url or mail_from" : "cannot start");
+        worker_stop(s);
         return rc;
     }
     *state = s;
     return 0;
-}
-
-static void worker_stop(void *state)
-{
-    mail_sender_destroy(state);
 }
 
 const struct server_module mail_server_module = {

@@ -258,6 +258,47 @@ static void hbars(struct web_page *pg, const char *id, const char *title, const 
     wb_raw(&pg->b, "</svg>\n");
 }
 
+/* A table of the days with tickets: n columns of days' counts from column `first`, and the total (column 5).
+ */
+static void day_table(struct web_page *pg, const PGresult *days, const char *id, const char *caption,
+                      const char **labels, int n, int first)
+{
+    struct wbuf *b = &pg->b;
+    wb_fmt(b, "<h3 id=\"%s\">", id);
+    wb_esc(b, caption);
+    wb_fmt(b,
+           "</h3>\n<div class=\"scroll\"><table class=\"counts days\" aria-labelledby=\"%s\"><thead><tr>"
+           "<th scope=\"col\">%s</th>",
+           id, T(pg, "Día", "Day"));
+    for (int i = 0; i < n; i++) {
+        wb_raw(b, "<th scope=\"col\">");
+        wb_esc(b, labels[i]);
+        wb_raw(b, "</th>");
+    }
+    wb_fmt(b, "<th scope=\"col\">%s</th></tr></thead><tbody>", T(pg, "Total", "Total"));
+    int rows = 0;
+    for (int i = PQntuples(days) - 1; i >= 0; i--) {
+        if (strcmp(PQgetvalue(days, i, 5), "0") == 0)
+            continue; /* quiet days show in the chart only */
+        rows++;
+        wb_raw(b, "<tr><th scope=\"row\">");
+        wb_esc(b, PQgetvalue(days, i, 0));
+        wb_raw(b, "</th>");
+        for (int c = first; c < first + n; c++) {
+            wb_raw(b, "<td>");
+            wb_esc(b, PQgetvalue(days, i, c));
+            wb_raw(b, "</td>");
+        }
+        wb_raw(b, "<td>");
+        wb_esc(b, PQgetvalue(days, i, 5));
+        wb_raw(b, "</td></tr>");
+    }
+    if (rows == 0)
+        wb_fmt(b, "<tr><td colspan=\"%d\">%s</td></tr>", n + 2,
+               T(pg, "Ninguna incidencia en el periodo.", "No tickets in the period."));
+    wb_raw(b, "</tbody></table></div>\n");
+}
+
 static void stats_render(h2o_req_t *req, struct hdp *h, const PGresult *const *res, int nres)
 {
     if (nres < 4) {
@@ -325,7 +366,7 @@ static void stats_render(h2o_req_t *req, struct hdp *h, const PGresult *const *r
     wb_raw(b, "</tbody></table>\n");
     hbars(&pg, "chart-state", T(&pg, "Incidencias por estado", "Tickets by state"), labels, counts, ns);
 
-    /* per day: a column chart of the day's tickets and the table by state */
+    /* per day: a column chart of the day's tickets, and tables by state and by concept */
     int nd = PQntuples(days);
     long max = 1;
     for (int i = 0; i < nd; i++) {
@@ -337,41 +378,38 @@ static void stats_render(h2o_req_t *req, struct hdp *h, const PGresult *const *r
     int step = nd > 0 ? 640 / nd : 640;
     if (step < 2)
         step = 2;
+    int width = step * (nd > 0 ? nd : 1);
     wb_fmt(b,
-           "<svg class=\"chart\" id=\"chart-days\" role=\"img\" aria-label=\"%s\" viewBox=\"0 0 %d 180\" "
-           "width=\"%d\" height=\"180\">",
-           T(&pg, "Incidencias abiertas por día", "Tickets opened per day"), step * (nd > 0 ? nd : 1),
-           step * (nd > 0 ? nd : 1));
+           "<svg class=\"chart\" id=\"chart-days\" role=\"img\" aria-label=\"%s\" viewBox=\"0 0 %d 200\" "
+           "width=\"%d\" height=\"200\">",
+           T(&pg, "Incidencias abiertas por día", "Tickets opened per day"), width, width);
     for (int i = 0; i < nd; i++) {
         long v = strtol(PQgetvalue(days, i, 5), NULL, 10);
-        int hgt = (int)(v * 160 / max);
+        int hgt = (int)(v * 150 / max);
         wb_raw(b, "<g><title>");
         wb_esc(b, PQgetvalue(days, i, 0));
         wb_fmt(b, ": %ld</title><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" class=\"bar\"></rect></g>",
                v, i * step, 170 - hgt, step > 3 ? step - 1 : step, hgt);
     }
-    wb_raw(b, "<line x1=\"0\" y1=\"170\" x2=\"100%\" y2=\"170\" class=\"axis\"></line></svg>\n");
     wb_fmt(b,
-           "<div class=\"scroll\"><table class=\"counts days\" aria-labelledby=\"per-day\"><thead><tr>"
-           "<th scope=\"col\">%s</th>",
-           T(&pg, "Día", "Day"));
-    for (int i = 0; hdp_states[i] != NULL; i++)
-        wb_fmt(b, "<th scope=\"col\">%s</th>", hdp_state_label(pg.en, hdp_states[i]));
-    wb_fmt(b, "<th scope=\"col\">%s</th></tr></thead><tbody>", T(&pg, "Total", "Total"));
-    for (int i = nd - 1; i >= 0; i--) {
-        if (strcmp(PQgetvalue(days, i, 5), "0") == 0)
-            continue; /* quiet days show in the chart only */
-        wb_raw(b, "<tr><th scope=\"row\">");
-        wb_esc(b, PQgetvalue(days, i, 0));
-        wb_raw(b, "</th>");
-        for (int c = 1; c <= 5; c++) {
-            wb_raw(b, "<td>");
-            wb_esc(b, PQgetvalue(days, i, c));
-            wb_raw(b, "</td>");
-        }
-        wb_raw(b, "</tr>");
+           "<line x1=\"0\" y1=\"170\" x2=\"%d\" y2=\"170\" class=\"axis\"></line>"
+           "<text x=\"0\" y=\"14\" class=\"label\">%s %ld</text>",
+           width, T(&pg, "máx.", "max"), max);
+    if (nd > 0) {
+        wb_raw(b, "<text x=\"0\" y=\"190\" class=\"label\">");
+        wb_esc(b, PQgetvalue(days, 0, 0));
+        wb_fmt(b, "</text><text x=\"%d\" y=\"190\" class=\"label\" text-anchor=\"end\">", width);
+        wb_esc(b, PQgetvalue(days, nd - 1, 0));
+        wb_raw(b, "</text>");
     }
-    wb_raw(b, "</tbody></table></div>\n");
+    wb_raw(b, "</svg>\n");
+    const char *slabels[8], *clabels[8];
+    for (int i = 0; hdp_states[i] != NULL; i++)
+        slabels[i] = hdp_state_label(pg.en, hdp_states[i]);
+    for (int i = 0; hdp_concepts[i] != NULL; i++)
+        clabels[i] = hdp_concept_label(pg.en, hdp_concepts[i]);
+    day_table(&pg, days, "days-state", T(&pg, "Por día y estado", "Per day and state"), slabels, 4, 1);
+    day_table(&pg, days, "days-concept", T(&pg, "Por día y concepto", "Per day and concept"), clabels, 6, 6);
     web_page_send(&pg, 200);
 }
 
@@ -400,7 +438,13 @@ static void stats_session(h2o_req_t *req, struct hdp *h)
                   "SELECT to_char(d, 'YYYY-MM-DD'), count(tk.id) FILTER (WHERE tk.state = 'abierto'), "
                   "count(tk.id) FILTER (WHERE tk.state = 'en_proceso'), "
                   "count(tk.id) FILTER (WHERE tk.state = 'resuelto'), "
-                  "count(tk.id) FILTER (WHERE tk.state = 'cerrado'), count(tk.id) "
+                  "count(tk.id) FILTER (WHERE tk.state = 'cerrado'), count(tk.id), "
+                  "count(tk.id) FILTER (WHERE tk.concept = 'sin_codigo'), "
+                  "count(tk.id) FILTER (WHERE tk.concept = 'sin_citas'), "
+                  "count(tk.id) FILTER (WHERE tk.concept = 'error_portal'), "
+                  "count(tk.id) FILTER (WHERE tk.concept = 'datos_incorrectos'), "
+                  "count(tk.id) FILTER (WHERE tk.concept = 'cancelacion'), "
+                  "count(tk.id) FILTER (WHERE tk.concept = 'otro') "
                   "FROM r, generate_series(r.f::timestamp, r.t::timestamp, interval '1 day') d "
                   "LEFT JOIN tickets tk ON tk.opened_at >= d AT TIME ZONE 'UTC' "
                   "AND tk.opened_at < (d + interval '1 day') AT TIME ZONE 'UTC' GROUP BY d ORDER BY d",

@@ -108,6 +108,44 @@ static void fact(struct web_page *pg, const char *es, const char *en, const char
     wb_raw(&pg->b, "</dd>");
 }
 
+/* A change note as the API writes it ("estado: a -> b; asignado a: <id>|nadie"), in the page's words: states
+ * by their labels, accounts by name. Anything else is shown as written. */
+static void change_text(struct web_page *pg, const char *body, const PGresult *staff)
+{
+    struct wbuf *b = &pg->b;
+    const char *s = body;
+    while (*s != '\0') {
+        const char *end = strstr(s, "; ");
+        size_t n = end != NULL ? (size_t)(end - s) : strlen(s);
+        char part[160], from[24], to[24], who[24];
+        snprintf(part, sizeof(part), "%.*s", (int)(n < sizeof(part) - 1 ? n : sizeof(part) - 1), s);
+        if (sscanf(part, "estado: %23s -> %23s", from, to) == 2 && hdp_in(hdp_states, from) &&
+            hdp_in(hdp_states, to)) {
+            wb_fmt(b, "%s: %s → %s", T(pg, "Estado", "State"), hdp_state_label(pg->en, from),
+                   hdp_state_label(pg->en, to));
+        } else if (sscanf(part, "asignado a: %23s", who) == 1) {
+            const char *name = NULL;
+            for (int i = 0; staff != NULL && i < PQntuples(staff); i++)
+                if (strcmp(PQgetvalue(staff, i, 0), who) == 0)
+                    name = PQgetvalue(staff, i, 1);
+            wb_fmt(b, "%s: ", T(pg, "Asignada a", "Assigned to"));
+            if (strcmp(who, "nadie") == 0)
+                wb_raw(b, T(pg, "nadie", "nobody"));
+            else if (name != NULL)
+                wb_esc(b, name);
+            else
+                wb_fmt(b, "%s #%s", T(pg, "cuenta", "account"),
+                       strspn(who, "0123456789") == strlen(who) ? who : "?");
+        } else {
+            wb_escn(b, s, n);
+        }
+        if (end == NULL)
+            break;
+        wb_raw(b, "; ");
+        s = end + 2;
+    }
+}
+
 static void detail_render(h2o_req_t *req, struct hdp *h, const PGresult *const *res, int nres)
 {
     const char *number = h->ctx;
@@ -223,7 +261,10 @@ static void detail_render(h2o_req_t *req, struct hdp *h, const PGresult *const *
         wb_esc(b, PQgetvalue(notes, i, 1));
         wb_fmt(b, "</span> · %s</p><p class=\"body\">",
                change ? T(&pg, "Cambio", "Change") : T(&pg, "Nota", "Note"));
-        wb_esc(b, PQgetvalue(notes, i, 4));
+        if (change)
+            change_text(&pg, PQgetvalue(notes, i, 4), staff);
+        else
+            wb_esc(b, PQgetvalue(notes, i, 4));
         wb_raw(b, "</p></li>\n");
     }
     if (nn > 0)

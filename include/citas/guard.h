@@ -31,6 +31,7 @@ struct guard;
 
 #define GUARD_DEFAULT_SITEVERIFY_URL "https://api.hcaptcha.com/siteverify"
 #define GUARD_DEFAULT_ACTIONS        "register,login,booking"
+#define GUARD_DEFAULT_PENALTY_ROUTES "booking"
 #define GUARD_MAX_RESPONSE           16384 /* longer captcha responses are GUARD_CAPTCHA_INVALID */
 #define GUARD_MAX_SUBJECT            512 /* longer ip/account/document values make guard_rate_check -EINVAL */
 
@@ -52,6 +53,9 @@ struct guard_config {
     const char *rate_limits;
     uint32_t reuse_ttl_s;   /* how long a verified response is remembered; 0: 150 */
     const char *key_prefix; /* Redis key prefix; NULL: "citas:guard:" */
+    /* Routes whose rate checks also consult the account's penalty (guard_penalize()), comma-separated;
+     * NULL: GUARD_DEFAULT_PENALTY_ROUTES. */
+    const char *penalty_routes;
 };
 
 /* Validates a configuration (rule syntax, lists, URL). 0, or -EINVAL with a one-line reason in err. */
@@ -115,6 +119,15 @@ typedef void (*guard_rate_cb)(enum guard_verdict v, unsigned retry_after_s, void
 int guard_rate_check(struct guard *g, const char *routes, const struct guard_subject *subject,
                      guard_rate_cb cb, void *ctx);
 
+/*
+ * Benches an account on `route` for `ms`: until then guard_rate_check() of that route (when it is one of
+ * penalty_routes) answers GUARD_RATE_LIMITED with the time left, whatever the buckets hold. A longer
+ * penalty replaces a shorter one, a shorter one leaves it. For what people do not do and bots do (a
+ * booking before the release, a refused captcha). Fire and forget: 0, -EINVAL (empty account, too long),
+ * -ENOMEM or redis_command()'s errors; Redis failures are counted as rate_unavailable.
+ */
+int guard_penalize(struct guard *g, const char *route, const char *account, uint64_t ms);
+
 /* Stops the callbacks of every pending call made with `ctx` (none of them will run); returns how many. */
 size_t guard_cancel(struct guard *g, void *ctx);
 
@@ -122,6 +135,7 @@ size_t guard_cancel(struct guard *g, void *ctx);
 struct guard_stats {
     uint64_t captcha_ok, captcha_missing, captcha_invalid, captcha_reused, captcha_unavailable;
     uint64_t rate_ok, rate_limited, rate_unavailable;
+    uint64_t penalties; /* guard_penalize() calls sent */
     uint64_t pending; /* calls awaiting their callback */
 };
 void guard_get_stats(const struct guard *g, struct guard_stats *out);

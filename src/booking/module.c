@@ -20,6 +20,9 @@ static const struct server_config_key keys[] = {
     {"booking_rebuild_on_start", "1"},      /* worker 0 recomputes Redis from PostgreSQL at start-up */
     {"booking_reconcile_delay_ms", "2000"}, /* after an uncertain commit, ask PostgreSQL this much later */
     {"booking_account_cache_s", "300"},     /* account document/email cached in Redis */
+    {"booking_early_penalty_s", "0"},       /* a booking before the release benches the account until the
+                                               release and this long after it (0: off) */
+    {"booking_captcha_penalty_s", "0"},     /* a refused captcha benches the account this long (0: off) */
     {NULL, NULL},
 };
 
@@ -152,7 +155,9 @@ static int worker_init(struct server_worker *w, void **state)
         get_uint(c, "booking_next_dates", &bw->next_dates) != 0 || bw->next_dates > 31 ||
         get_uint(c, "booking_rebuild_on_start", &bw->rebuild_on_start) != 0 ||
         get_uint(c, "booking_reconcile_delay_ms", &bw->reconcile_delay_ms) != 0 ||
-        get_uint(c, "booking_account_cache_s", &bw->account_cache_s) != 0 || bw->account_cache_s == 0)
+        get_uint(c, "booking_account_cache_s", &bw->account_cache_s) != 0 || bw->account_cache_s == 0 ||
+        get_uint(c, "booking_early_penalty_s", &bw->early_penalty_s) != 0 ||
+        get_uint(c, "booking_captcha_penalty_s", &bw->captcha_penalty_s) != 0)
         return -EINVAL;
     bw->reserve = redis_script_create(bk_reserve_lua);
     bw->confirm = redis_script_create(bk_confirm_lua);

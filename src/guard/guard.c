@@ -42,11 +42,13 @@ int guard_create(struct ring *ring, struct redis_client *redis, struct curl_clie
     g->hostnames = dup_or(cfg->hostname, "");
     g->actions = dup_or(cfg->actions, GUARD_DEFAULT_ACTIONS);
     g->prefix = dup_or(cfg->key_prefix, "citas:guard:");
+    g->penalty_routes = dup_or(cfg->penalty_routes, GUARD_DEFAULT_PENALTY_ROUTES);
     g->script = redis_script_create(guard_rate_limit_lua);
     g->defer.cb = on_defer;
     rc = guard_rules_parse(cfg->rate_limits, &g->rules, &g->nrules, err, errlen);
     if (rc == 0 && (g->siteverify_url == NULL || g->secret == NULL || g->sitekey == NULL ||
-                    g->hostnames == NULL || g->actions == NULL || g->prefix == NULL || g->script == NULL))
+                    g->hostnames == NULL || g->actions == NULL || g->prefix == NULL || g->penalty_routes == NULL ||
+                    g->script == NULL))
         rc = -ENOMEM;
     if (rc != 0) {
         guard_destroy(g);
@@ -64,6 +66,7 @@ static void free_guard(struct guard *g)
     free(g->hostnames);
     free(g->actions);
     free(g->prefix);
+    free(g->penalty_routes);
     free(g->rules);
     redis_script_free(g->script);
     free(g);

@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GUARD_MAX_ROUTE 32
+#define GUARD_MAX_ROUTE        32
+#define GUARD_MAX_PENALTY_KEYS 8 /* penalty keys consulted by one rate check (one per route of the call) */
 
 enum guard_dim { GUARD_DIM_IP, GUARD_DIM_ACCOUNT, GUARD_DIM_DOCUMENT, GUARD_DIM_ROUTE };
 
@@ -57,7 +58,7 @@ struct guard {
     struct ring *ring;
     struct redis_client *redis;
     struct curl_client *curl;
-    char *siteverify_url, *secret, *sitekey, *hostnames, *actions, *prefix;
+    char *siteverify_url, *secret, *sitekey, *hostnames, *actions, *prefix, *penalty_routes;
     uint32_t timeout_ms, reuse_ttl_s;
     struct guard_rule *rules;
     size_t nrules;
@@ -81,5 +82,7 @@ void guard_call_free(struct guard_call *c);
 int guard_captcha_start(struct guard_call *c, const char *response, const char *remote_ip);
 /* ratelimit.c */
 int guard_rate_start(struct guard_call *c, const char *routes, const struct guard_subject *s);
+/* PREFIX "pen:" ROUTE ":account:" ACCOUNT, malloc()ed; NULL when out of memory. */
+char *guard_penalty_key(const struct guard *g, const char *route, size_t route_len, const char *account);
 
 #endif

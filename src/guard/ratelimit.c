@@ -2,6 +2,8 @@
  * guard: rate limits. Every rule that applies to a call becomes one bucket key; one EVALSHA of
  * rate_limit.lua takes a token from all of them or from none. Keys: PREFIX "rl:" ROUTE ":" DIMENSION
  * [":" VALUE], e.g. "citas:guard:rl:login:ip:192.0.2.7" or "citas:guard:rl:booking:route".
+ * Penalties (guard_penalize()) are keys PREFIX "pen:" ROUTE ":account:" VALUE with a TTL; the same script
+ * checks them (capacity 0 marks one) for the routes of penalty_routes.
  */
 #include "internal.h"
 #include "citas/redis.h"
@@ -21,15 +23,15 @@ static int applies(const struct guard_rule *r, const char *routes)
 int guard_rate_start(struct guard_call *c, const char *routes, const struct guard_subject *s)
 {
     struct guard *g = c->g;
-    size_t n = 0;
-    const char **keys = calloc(g->nrules ? 3 * g->nrules : 1, sizeof(*keys));
-    char *nums = malloc(g->nrules ? 2 * 16 * g->nrules : 1);
+    size_t n = 0, max = g->nrules + GUARD_MAX_PENALTY_KEYS;
+    const char **keys = calloc(3 * max, sizeof(*keys));
+    char *nums = malloc(2 * 16 * max);
     if (keys == NULL || nums == NULL) {
         free(keys);
         free(nums);
         return -ENOMEM;
     }
-    const char **args = keys + g->nrules;
+    const char **args = keys + max;
     int rc = 0;
     for (size_t i = 0; i < g->nrules && rc == 0; i++) {
         const struct guard_rule *r = &g->rules[i];
@@ -57,6 +59,22 @@ int guard_rate_start(struct guard_call *c, const char *routes, const struct guar
         args[2 * n + 1] = period;
         n++;
     }
+    /* the account's penalties on each route of the call that takes them */
+    for (const char *r = routes; rc == 0 && s->account != NULL && s->account[0] != '\0' && *r != '\0';) {
+        size_t len = strcspn(r, ",");
+        if (len > 0 && len <= GUARD_MAX_ROUTE && n < max && guard_list_has(g->penalty_routes, r, len)) {
+            char *key = guard_penalty_key(g, r, len, s->account);
+            if (key == NULL) {
+                rc = -ENOMEM;
+                break;
+            }
+            keys[n] = key;
+            args[2 * n] = "0";
+            args[2 * n + 1] = "0";
+            n++;
+        }
+        r += len + (r[len] == ',');
+    }
     if (rc == 0 && n == 0) {
         guard_call_answer_later(c, GUARD_OK, 0);
     } else if (rc == 0) {
@@ -80,6 +98,47 @@ int guard_rate_start(struct guard_call *c, const char *routes, const struct guar
         free((char *)keys[i]);
     free(keys);
     free(nums);
+    return rc;
+}
+
+char *guard_penalty_key(const struct guard *g, const char *route, size_t route_len, const char *account)
+{
+    size_t len = strlen(g->prefix) + sizeof("pen:") + route_len + sizeof(":account:") + strlen(account) + 1;
+    char *key = malloc(len);
+    if (key != NULL)
+        snprintf(key, len, "%spen:%.*s:account:%s", g->prefix, (int)route_len, route, account);
+    return key;
+}
+
+static void on_penalized(struct redis_client *rc, const redisReply *reply, const char *err, void *ctx)
+{
+    (void)rc, (void)reply;
+    struct guard *g = ctx;
+    if (err != NULL)
+        g->stats.rate_unavailable++;
+}
+
+int guard_penalize(struct guard *g, const char *route, const char *account, uint64_t ms)
+{
+    if (g->closing)
+        return -ECANCELED;
+    if (route == NULL || account == NULL || account[0] == '\0' || strlen(account) > GUARD_MAX_SUBJECT ||
+        strlen(route) > GUARD_MAX_ROUTE || ms == 0)
+        return -EINVAL;
+    char *key = guard_penalty_key(g, route, strlen(route), account);
+    if (key == NULL)
+        return -ENOMEM;
+    char px[24];
+    snprintf(px, sizeof(px), "%llu", (unsigned long long)ms);
+    /* a longer penalty replaces a shorter one, never the other way: SET NX, then PEXPIRE GT */
+    const char *set[] = {"SET", key, "1", "PX", px, "NX"};
+    const char *ext[] = {"PEXPIRE", key, px, "GT"};
+    int rc = redis_command(g->redis, on_penalized, g, 6, set, NULL);
+    if (rc == 0)
+        rc = redis_command(g->redis, on_penalized, g, 4, ext, NULL);
+    free(key);
+    if (rc == 0)
+        g->stats.penalties++;
     return rc;
 }
 

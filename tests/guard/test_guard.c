@@ -371,6 +371,61 @@ static void test_rate(void)
     guard_destroy(g);
 }
 
+/* Penalties: guard_penalize() benches an account on a penalty route, whatever its buckets hold. */
+static void test_penalty(void)
+{
+    struct guard_config cfg = {
+        .actions = "", .rate_limits = "pb:account=100/60", .key_prefix = prefix, .penalty_routes = "pb,pn"};
+    struct guard *g = make(&cfg);
+    unsigned retry = 0;
+    CHECK_INT(rate(g, "pb", "10.3.0.1", "p1", NULL), GUARD_OK);
+    CHECK_INT(guard_penalize(g, "pb", "p1", 2500), 0);
+    run_for(30);
+    CHECK_INT(rate(g, "pb", "10.3.0.1", "p1", &retry), GUARD_RATE_LIMITED);
+    CHECK(retry >= 2 && retry <= 3);
+    /* the refusal took no token: 100 - 1 (plus a sliver of refill) */
+    double left = bucket_tokens("rl:pb:account:p1");
+    CHECK(left >= 99.0 && left < 99.5);
+    /* another account, and the same account on a route that is not benched, go on */
+    CHECK_INT(rate(g, "pb", "10.3.0.1", "p2", NULL), GUARD_OK);
+    CHECK_INT(rate(g, "other", "10.3.0.1", "p1", NULL), GUARD_OK);
+    /* a route without rules but in penalty_routes still consults the penalty */
+    CHECK_INT(rate(g, "pn", "10.3.0.1", "p1", NULL), GUARD_OK);
+    CHECK_INT(guard_penalize(g, "pn", "p1", 60000), 0);
+    run_for(30);
+    CHECK_INT(rate(g, "pn", "10.3.0.1", "p1", &retry), GUARD_RATE_LIMITED);
+    CHECK(retry >= 59 && retry <= 60);
+    /* a shorter penalty leaves a longer one; a longer one replaces a shorter one */
+    CHECK_INT(guard_penalize(g, "pn", "p1", 1000), 0);
+    run_for(30);
+    CHECK_INT(rate(g, "pn", "10.3.0.1", "p1", &retry), GUARD_RATE_LIMITED);
+    CHECK(retry >= 59);
+    char key[256];
+    snprintf(key, sizeof(key), "%spen:pb:account:p1", prefix);
+    CHECK_INT(guard_penalize(g, "pb", "p1", 90000), 0);
+    run_for(30);
+    struct rec ttl = redis_run(2, (const char *[]){"PTTL", key});
+    CHECK(ttl.integer > 80000 && ttl.integer <= 90000);
+    CHECK_INT(guard_penalize(g, "pb", "p1", 1000), 0);
+    run_for(30);
+    ttl = redis_run(2, (const char *[]){"PTTL", key});
+    CHECK(ttl.integer > 80000);
+    /* it ends: a short one on a fresh account */
+    CHECK_INT(guard_penalize(g, "pb", "p3", 300), 0);
+    run_for(30);
+    CHECK_INT(rate(g, "pb", "10.3.0.1", "p3", NULL), GUARD_RATE_LIMITED);
+    run_for(400);
+    CHECK_INT(rate(g, "pb", "10.3.0.1", "p3", NULL), GUARD_OK);
+    /* bad arguments */
+    CHECK_INT(guard_penalize(g, "pb", "", 1000), -EINVAL);
+    CHECK_INT(guard_penalize(g, "pb", "p1", 0), -EINVAL);
+    struct guard_stats st;
+    guard_get_stats(g, &st);
+    CHECK_INT(st.penalties, 6);
+    CHECK_INT(st.rate_unavailable, 0);
+    guard_destroy(g);
+}
+
 /* A configuration refused with a message naming the rule; 1 if so. */
 static int refused(const char *rules, const char *needle)
 {
@@ -471,6 +526,7 @@ int main(void)
     test_captcha();
     test_slow();
     test_rate();
+    test_penalty();
     test_redis_down(&redis_pid);
 
     curl_client_destroy(curl);

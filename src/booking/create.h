@@ -1,0 +1,50 @@
+/*
+ * The booking state machine shared by create.c (parse, SESSION, OLD, RATE, CAPTCHA, SLOT),
+ * create_reserve.c (PROBE, ACCOUNT, RESERVE, refusals) and create_persist.c (INFO, PERSIST, CONFIRM,
+ * RELEASE). Private to the booking module; see create.c for the whole machine.
+ */
+#ifndef CITAS_BOOKING_CREATE_H
+#define CITAS_BOOKING_CREATE_H
+
+#include "internal.h"
+
+#define MAX_TRIES 3
+
+struct bk_attempt {
+    struct bk_worker *bw;
+    int reschedule, office_given, tries, stale_checked;
+    char stale_code[BOOKING_CODE_LEN + 1];
+    struct bk_account acct;
+    struct bk_attempt_keys k;
+    char procedure[BK_PROC_MAX + 1];
+    char *captcha;
+    char ip[64];
+    char old_code[BOOKING_CODE_LEN + 1];
+    char old_office[BK_OFFICE_MAX + 1];
+    int64_t start;
+    char local[20];
+    struct bk_info info;
+    /* the answer to give once the seat is settled */
+    int fail_status, retry;
+    const char *fail_title;
+    char fail_detail[200];
+};
+
+/* Frees the attempt (the request's async state). */
+void bk_att_done(struct bk_attempt *a);
+/* Answers (when the client is still there) and ends the attempt. No seat may be held at this point. */
+void bk_att_answer(struct bk_attempt *a, int status, const char *title, const char *detail);
+/* A failure after the seat was reserved: give it back (or drop it), then answer or retry. */
+void bk_att_fail_reserved(struct bk_attempt *a, int status, const char *title, const char *detail,
+                          int give_back, int retry);
+/* The account's penalty on the booking route (guard_penalize()), when ms > 0 and a guard runs. */
+void bk_att_penalize(struct bk_attempt *a, uint64_t ms);
+
+/* create_reserve.c: PROBE (the reserve script taking nothing), then ACCOUNT and RESERVE */
+void bk_att_probe(struct bk_attempt *a);
+void bk_att_reserve(struct bk_attempt *a);
+/* create_persist.c: INFO, then PERSIST and CONFIRM; RELEASE after a failure */
+void bk_att_info(struct bk_attempt *a);
+void bk_att_release(struct bk_attempt *a, int give_back);
+
+#endif

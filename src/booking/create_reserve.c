@@ -1,0 +1,243 @@
+/* The booking state machine (see create.c): PROBE, ACCOUNT and RESERVE with the reserve script, and the
+ * script's refusals (sold out with the next dates, not open yet, already booked with the stale-key check). */
+#include "create.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void step_account(struct bk_attempt *a);
+static void check_stale(struct bk_attempt *a, const char *code);
+
+/* --- ACCOUNT --- */
+
+static void on_account(int rc, void *ctx)
+{
+    struct bk_attempt *a = ctx;
+    if (server_async_req(a) == NULL) {
+        bk_att_done(a);
+        return;
+    }
+    if (rc == -ENOENT) {
+        bk_att_answer(a, 403, "Forbidden", "This account has no identity document on file and cannot book.");
+        return;
+    }
+    if (rc != 0) {
+        bk_att_answer(a, 503, NULL, "The account store");
+        return;
+    }
+    bk_key_person(a->k.person_key, a->k.office, a->acct.doc_hash, a->procedure);
+    bk_att_reserve(a);
+}
+
+static void step_account(struct bk_attempt *a)
+{
+    if (bk_account_load(a->bw, &a->acct, on_account, a) != 0)
+        bk_att_answer(a, 503, NULL, "The account store");
+}
+
+/* --- PROBE and RESERVE: the Lua script --- */
+
+static const char *elem(const redisReply *r, size_t i)
+{
+    return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING ? r->element[i]->str : NULL;
+}
+
+static void sold_out(struct bk_attempt *a, const redisReply *r)
+{
+    atomic_fetch_add(&bk_counters.sold_out, 1);
+    h2o_req_t *req = server_async_req(a);
+    if (req != NULL) {
+        struct json_buf b;
+        json_buf_init(&b, &req->pool);
+        json_open_array(&b, NULL);
+        for (size_t i = 1; i + 2 < r->elements; i += 3) {
+            int64_t id = 0, start = 0;
+            const char *ids = elem(r, i), *st = elem(r, i + 1), *local = elem(r, i + 2);
+            if (ids == NULL || st == NULL || bk_parse_i64(ids, strlen(ids), &id) != 0 ||
+                bk_parse_i64(st, strlen(st), &start) != 0)
+                break;
+            char iso[32];
+            bk_iso_local(start, local, iso);
+            json_open_object(&b, NULL);
+            json_add_int(&b, "slot", id);
+            json_add_strn(&b, "date", local, strlen(local) >= 10 ? 10 : strlen(local));
+            json_add_str(&b, "start", iso);
+            json_add_str(&b, "local", local);
+            json_close_object(&b);
+        }
+        json_close_array(&b);
+        bk_send_problem_extra(
+            req, 409, "Sold out",
+            "Every seat of this slot is taken. 'next' lists the next days that still have seats.", "next",
+            b.base, b.len);
+    }
+    bk_att_done(a);
+}
+
+static void refused(struct bk_attempt *a, const redisReply *r, const char *what);
+static void on_probed(struct redis_client *c, const redisReply *r, const char *err, void *ctx);
+
+static void on_reserved(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
+{
+    (void)c;
+    struct bk_attempt *a = ctx;
+    /* a transport failure may come after the script ran: that hold then expires and is reclaimed */
+    if (err != NULL || r->type != REDIS_REPLY_ARRAY || elem(r, 0) == NULL) {
+        bk_att_answer(a, 503, NULL, "The seat store");
+        return;
+    }
+    const char *what = elem(r, 0);
+    if (strcmp(what, "ok") == 0) {
+        const char *seat = elem(r, 1), *start = elem(r, 2), *local = elem(r, 3);
+        if (seat == NULL || start == NULL || local == NULL ||
+            bk_parse_i64(start, strlen(start), &a->start) != 0) {
+            bk_att_answer(a, 503, NULL, "The seat store");
+            return;
+        }
+        a->k.seat = atoi(seat);
+        snprintf(a->local, sizeof(a->local), "%s", local);
+        bk_att_info(a);
+        return;
+    }
+    refused(a, r, what);
+}
+
+static void on_probed(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
+{
+    (void)c;
+    struct bk_attempt *a = ctx;
+    if (err != NULL || r->type != REDIS_REPLY_ARRAY || elem(r, 0) == NULL) {
+        bk_att_answer(a, 503, NULL, "The seat store");
+        return;
+    }
+    if (strcmp(elem(r, 0), "free") == 0) {
+        if (server_async_req(a) == NULL)
+            bk_att_done(a);
+        else
+            step_account(a);
+        return;
+    }
+    refused(a, r, elem(r, 0));
+}
+
+/* Every answer of the script but "ok" and "free". */
+static void refused(struct bk_attempt *a, const redisReply *r, const char *what)
+{
+    if (strcmp(what, "sold_out") == 0) {
+        sold_out(a, r);
+    } else if (strcmp(what, "no_slot") == 0) {
+        bk_att_answer(a, 404, "No such slot", "slot: there is no slot with this id in this office.");
+    } else if (strcmp(what, "wrong_procedure") == 0) {
+        bk_att_answer(a, 422, "Wrong procedure", "procedure: this slot is for another procedure.");
+    } else if (strcmp(what, "closed") == 0) {
+        bk_att_answer(a, 409, "Closed", "This slot's calendar window is closed: it takes no new bookings.");
+    } else if (strcmp(what, "past") == 0) {
+        bk_att_answer(a, 409, "Slot has started", "This slot's time has already come; choose a later one.");
+    } else if (strcmp(what, "not_released") == 0) {
+        int64_t ms = 0;
+        const char *rel = elem(r, 1);
+        char iso[24] = "", d[160];
+        if (rel != NULL && bk_parse_i64(rel, strlen(rel), &ms) == 0) {
+            bk_iso_utc(ms / 1000, iso);
+            /* people wait for the release; scripts that fire early sit out its first moments */
+            if (a->bw->early_penalty_s > 0 && !a->reschedule) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+                bk_att_penalize(a, (uint64_t)(ms > now ? ms - now : 0) + a->bw->early_penalty_s * 1000);
+            }
+        }
+        snprintf(d, sizeof(d), "Booking for this slot opens at %s.", iso);
+        bk_att_answer(a, 409, "Not open yet", d);
+    } else if (strcmp(what, "already") == 0) {
+        const char *v = elem(r, 1);
+        if (v != NULL && booking_code_valid(v, strlen(v)) && !a->stale_checked)
+            check_stale(a, v); /* the key names a booking: is it still active? */
+        else
+            bk_att_answer(a, 409, "Already booked",
+                          "You already hold an appointment (or a booking in progress) for this procedure.");
+    } else {
+        bk_att_answer(a, 503, NULL, "The seat store");
+    }
+}
+
+/*
+ * A person key naming an appointment that PostgreSQL no longer has active (checked in, no-show, cancelled
+ * by staff or a day cancel, a cancel whose Redis step failed) is stale: delete it (only if it still names
+ * that code) and reserve again. Only people who did hold a booking ever get here.
+ */
+static void on_stale_deleted(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
+{
+    (void)c;
+    (void)r;
+    struct bk_attempt *a = ctx;
+    if (err != NULL)
+        bk_att_answer(a, 503, NULL, "The seat store");
+    else
+        bk_att_reserve(a);
+}
+
+static void on_stale_checked(const struct pg_reply *r, void *ctx)
+{
+    struct bk_attempt *a = ctx;
+    if (r->status != PG_OK) {
+        bk_att_answer(a, 503, NULL, "The appointment database");
+    } else if (PQntuples(r->results[0]) > 0) {
+        bk_att_answer(a, 409, "Already booked", "You already hold an appointment for this procedure.");
+    } else if (bk_run_cancel(a->bw, a->k.office, a->k.slot, 0, a->k.person_key, a->stale_code,
+                             on_stale_deleted, a) != 0) {
+        bk_att_answer(a, 503, NULL, "The seat store");
+    }
+}
+
+static void check_stale(struct bk_attempt *a, const char *code)
+{
+    a->stale_checked = 1;
+    snprintf(a->stale_code, sizeof(a->stale_code), "%s", code);
+    const char *v[] = {a->stale_code};
+    if (pg_query(a->bw->pg, "SELECT 1 FROM appointments WHERE code = $1 AND state = 'active'", 1, v,
+                 on_stale_checked, a) != 0)
+        bk_att_answer(a, 503, NULL, "The appointment database");
+}
+
+static int run_reserve(struct bk_attempt *a, int probe, redis_reply_cb cb)
+{
+    char slotk[BK_KEY_MAX], freek[BK_KEY_MAX], holds[BK_KEY_MAX], proc[BK_KEY_MAX], id[24], ttl[24], next[8];
+    bk_key_slot(slotk, a->k.office, a->k.slot);
+    bk_key_free(freek, a->k.office, a->k.slot);
+    bk_key_holds(holds, a->k.office);
+    bk_key_proc(proc, a->k.office, a->procedure);
+    snprintf(id, sizeof(id), "%" PRId64, a->k.slot);
+    snprintf(ttl, sizeof(ttl), "%" PRIu64, a->bw->hold_ttl_ms);
+    snprintf(next, sizeof(next), "%" PRIu64, a->bw->next_dates);
+    /* a probe has no person key yet: KEYS[4] is then another key of the office (hash slot routing) */
+    const char *argv[] = {slotk,
+                          freek,
+                          holds,
+                          probe ? holds : a->k.person_key,
+                          proc,
+                          id,
+                          a->procedure,
+                          ttl,
+                          a->reschedule ? a->old_code : "",
+                          next,
+                          probe ? "probe" : ""};
+    return redis_evalsha(a->bw->redis, a->bw->reserve, 5, 11, argv, NULL, cb, a);
+}
+
+void bk_att_probe(struct bk_attempt *a)
+{
+    if (run_reserve(a, 1, on_probed) != 0)
+        bk_att_answer(a, 503, NULL, "The seat store");
+}
+
+void bk_att_reserve(struct bk_attempt *a)
+{
+    a->tries++;
+    if (run_reserve(a, 0, on_reserved) != 0)
+        bk_att_answer(a, 503, NULL, "The seat store");
+}

@@ -142,6 +142,27 @@ redis_start() {
 
 redis_stop() { stop_pid "${1:-}" redis-server 10; }
 
+# ---- audit signing key ----------------------------------------------------------------------------------
+
+# audit_key_make DIR: an Ed25519 key pair for signing the audit chain head, DIR/audit.pem (private, 0600) and
+# DIR/audit.pub.pem, made once and kept (a new key would not verify the heads signed with the old one).
+audit_key_make() {
+    local dir=$1
+    mkdir -p "$dir"
+    if [ ! -s "$dir/audit.pem" ]; then
+        (
+            umask 077
+            openssl genpkey -algorithm ed25519 -out "$dir/audit.pem" >/dev/null 2>&1
+        ) || die "openssl could not make the audit signing key in $dir"
+        rm -f "$dir/audit.pub.pem"
+    fi
+    if [ ! -s "$dir/audit.pub.pem" ]; then
+        openssl pkey -in "$dir/audit.pem" -pubout -out "$dir/audit.pub.pem" >/dev/null 2>&1 ||
+            die "openssl could not write the audit public key in $dir"
+        chmod 644 "$dir/audit.pub.pem"
+    fi
+}
+
 # ---- TLS certificate ---------------------------------------------------------------------------------
 
 # cert_make DIR: a self-signed certificate for localhost / 127.0.0.1 (ECDSA P-256, one year) in

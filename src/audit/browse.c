@@ -5,7 +5,7 @@
  * exclusive), action (exact, or a prefix ending in '*'), actor (account id), subject (exact), office;
  * keyset pagination with before=<id> (next_before in the answer); limit 1..500 (50); format=csv.
  * Only chained records are shown (pending ones appear within a chain interval). Browsing is itself
- * recorded (audit.browse), in the same transaction as the read.
+ * recorded (audit.browse, the filters under "filters"), in the same transaction as the read.
  */
 #include "citas/audit.h"
 #include "citas/auth.h"
@@ -337,12 +337,15 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
     struct json_buf d;
     json_buf_init(&d, &req->pool);
     json_open_object(&d, NULL);
+    /* nested: a filter on an office is not an action concerning that office */
+    json_open_object(&d, "filters");
     static const char *const names[] = {"from", "to", "action", "actor", "subject", "office", NULL, "before"};
     for (int i = 0; i < 8; i++)
         if (names[i] != NULL && st->v[i] != NULL)
             json_add_str(&d, names[i], st->v[i]);
     json_add_int(&d, "limit", st->limit);
     json_add_str(&d, "format", st->csv ? "csv" : "json");
+    json_close_object(&d);
     json_close_object(&d);
     char *detail = h2o_mem_alloc_pool(&req->pool, d.len + 1);
     memcpy(detail, d.base, d.len);

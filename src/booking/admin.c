@@ -3,6 +3,8 @@
  * ?format=csv), POST /api/v1/admin/appointments/{code}/check-in and .../no-show. Staff of the office only
  * (auth_require with the office: consular_staff, consular_admin, sysadmin); for check-in and no-show the
  * appointment's office must be the session's office unless the session has none (sysadmin, network admin).
+ * Viewing an agenda (citizens' names and documents) is an audit record, agenda.view, in the same
+ * transaction as the read (audit_add(), sql/010); check-in and no-show are recorded from booking_events.
  */
 #include "internal.h"
 
@@ -60,7 +62,7 @@ static void on_agenda(const struct pg_reply *r, void *ctx)
         server_async_release(st);
         return;
     }
-    const PGresult *res = r->results[0];
+    const PGresult *res = r->results[r->nresults - 1];
     int n = PQntuples(res);
     static const char *const cols[] = {
         "time", "slot", "seat", "code", "state", "procedure", "name", "document_type", "document_number",
@@ -114,18 +116,36 @@ static void on_agenda_session(h2o_req_t *req, const struct auth_session *s, void
         return;
     }
     const char *v[] = {st->office, st->date[0] ? st->date : NULL};
-    if (pg_query(
-            st->bw->pg,
-            "WITH d AS (SELECT coalesce($2::date, (now() AT TIME ZONE time_zone)::date) AS day, time_zone "
-            "FROM offices WHERE code = $1) "
-            "SELECT to_char(s.local_start, 'HH24:MI'), s.id, a.seat, a.code, a.state, a.procedure_code, "
-            "coalesce(acc.full_name, ''), a.document_type, a.document_number, "
-            "calendar_iso(s.starts_at, d.time_zone), d.day::text "
-            "FROM d JOIN slots s ON s.office_code = $1 AND s.local_start >= d.day AND "
-            "s.local_start < d.day + 1 "
-            "JOIN appointments a ON a.slot_id = s.id AND a.state <> 'cancelled' "
-            "LEFT JOIN accounts acc ON acc.id = a.account_id ORDER BY s.local_start, a.seat",
-            2, v, on_agenda, st) != 0) {
+    char acct[24];
+    snprintf(acct, sizeof(acct), "%" PRId64, s->account_id);
+    const char *va[] = {
+        st->office, st->date[0] ? st->date : NULL, acct, auth_role_name(s->role), st->csv ? "csv" : "json",
+        st->ip};
+    struct pg_tx *tx = pg_tx_begin(st->bw->pg);
+    if (tx == NULL) {
+        bk_unavailable(req, "The appointment database");
+        server_async_release(st);
+        return;
+    }
+    pg_tx_add(
+        tx,
+        "SELECT audit_add($3::bigint, $4, 'agenda.view', 'agenda:' || o.code || ':' || d.day, "
+        "jsonb_build_object('office', o.code, 'date', d.day, 'format', $5::text), nullif($6, '')::inet) "
+        "FROM offices o, LATERAL (SELECT coalesce($2::date, (now() AT TIME ZONE o.time_zone)::date)::text "
+        "AS day) d WHERE o.code = $1",
+        6, va);
+    pg_tx_add(tx,
+              "WITH d AS (SELECT coalesce($2::date, (now() AT TIME ZONE time_zone)::date) AS day, time_zone "
+              "FROM offices WHERE code = $1) "
+              "SELECT to_char(s.local_start, 'HH24:MI'), s.id, a.seat, a.code, a.state, a.procedure_code, "
+              "coalesce(acc.full_name, ''), a.document_type, a.document_number, "
+              "calendar_iso(s.starts_at, d.time_zone), d.day::text "
+              "FROM d JOIN slots s ON s.office_code = $1 AND s.local_start >= d.day AND "
+              "s.local_start < d.day + 1 "
+              "JOIN appointments a ON a.slot_id = s.id AND a.state <> 'cancelled' "
+              "LEFT JOIN accounts acc ON acc.id = a.account_id ORDER BY s.local_start, a.seat",
+              2, v);
+    if (pg_tx_commit(tx, on_agenda, st) != 0) {
         bk_unavailable(req, "The appointment database");
         server_async_release(st);
     }
@@ -156,6 +176,7 @@ void booking_on_agenda(h2o_req_t *req, const struct server_params *p)
     snprintf(st->office, sizeof(st->office), "%.*s", (int)p->v[0].len, p->v[0].base);
     if (date != NULL)
         snprintf(st->date, sizeof(st->date), "%s", date);
+    server_client_ip(req, st->ip);
     const char *fmt = server_query(req, "format", &len);
     const char *acc = server_header(req, "accept", &len);
     st->csv = (fmt != NULL && strcmp(fmt, "csv") == 0) || (acc != NULL && strstr(acc, "text/csv") != NULL);

@@ -6,7 +6,9 @@
  * holds from here on); then one transaction cancels the slots and the appointments, records the actions
  * in booking_events and queues the emails. The transaction re-reads the appointments it cancels and fails
  * (CA40R) if they are not the ones read before (a booking committed in between): then it starts over, at
- * most three times. Finally the citizens' Redis pre-check keys are forgotten.
+ * most three times. Finally the citizens' Redis pre-check keys are forgotten. The transaction also writes
+ * the day.cancel audit record (audit_add(), sql/010); each cancelled appointment's own record comes from
+ * its booking_events row.
  */
 #include "internal.h"
 
@@ -45,6 +47,12 @@ static const char sql_events[] =
     "INSERT INTO booking_events (appointment_id, action, account_id, client_ip, detail)"
     " SELECT x, 'cancelled', $2::bigint, $3::inet, '{\"reason\": \"day_cancelled\"}'"
     " FROM unnest($1::bigint[]) AS x";
+
+static const char sql_audit[] =
+    "SELECT audit_add($1::bigint, NULL, 'day.cancel', 'day:' || $2 || ':' || $3, jsonb_build_object('office',"
+    " $2::text, 'date', $3::text, 'slots', (SELECT count(*) FROM slots WHERE office_code = $2 AND local_start"
+    " >= $3::date AND local_start < $3::date + 1 AND state = 'cancelled'), 'appointments', $4::int),"
+    " $5::inet)";
 
 struct day_cancel {
     struct cal_worker *cw;
@@ -238,6 +246,11 @@ static void commit_cancel(struct day_cancel *st, const PGresult *res)
         pg_tx_add(tx, sql_cancel_appointments, 3, v3);
     if (n > 0)
         pg_tx_add(tx, sql_events, 3, ve);
+    char nappt[16];
+    snprintf(nappt, sizeof(nappt), "%d", n);
+    const char *va[] = {st->by[0] != '\0' ? st->by : NULL, st->office, st->date, nappt,
+                        st->ip[0] != '\0' ? st->ip : NULL};
+    pg_tx_add(tx, sql_audit, 5, va);
     for (int i = 0; i < n; i++)
         st->nemails += add_mail(tx, res, i);
     free(ids);

@@ -1,7 +1,8 @@
 /*
  * calendar: staff routes for calendar windows — open (with its slots, in one PostgreSQL transaction, then
  * loaded into Redis), preview (the slots it would create, nothing written), list (with seats taken, from
- * Redis) and close (PostgreSQL, then the window's and slots' state in Redis).
+ * Redis) and close (PostgreSQL, then the window's and slots' state in Redis). Opening and closing are
+ * audit records (window.create, window.close) in the same transaction, through audit_add() (sql/010).
  */
 #include "internal.h"
 
@@ -30,6 +31,14 @@ static const char sql_open[] =
 static const char sql_new_window[] =
     "SELECT " WINDOW_JSON " FROM calendar_windows w JOIN offices o ON"
     " o.code = w.office_code WHERE w.id = currval('calendar_windows_id_seq')";
+/* the acting account's role is looked up by audit_add() (role NULL) */
+static const char sql_audit_open[] =
+    "SELECT audit_add($1::bigint, NULL, 'window.create', 'window:' || w.id, jsonb_build_object('office',"
+    " w.office_code, 'window', w.id, 'procedure', w.procedure_code, 'first_day', w.first_day, 'last_day',"
+    " w.last_day, 'slot_minutes', w.slot_minutes, 'seats_per_slot', w.seats_per_slot, 'release_at',"
+    " w.release_at, 'excluded_days', w.excluded_days, 'slots', (SELECT count(*) FROM slots s WHERE"
+    " s.window_id = w.id)), $2::inet) FROM calendar_windows w WHERE w.id = "
+    "currval('calendar_windows_id_seq')";
 static const char sql_preview[] =
     "SELECT calendar_iso(g.starts_at, c.tz), to_char(g.local_start, 'YYYY-MM-DD\"T\"HH24:MI')"
     " FROM calendar_check_window($1, $2, $3::date) AS c (tz),"
@@ -250,7 +259,7 @@ static void on_opened(const struct pg_reply *r, void *ctx)
 {
     struct win_create *st = ctx;
     h2o_req_t *req = server_async_req(st);
-    if (r->status != PG_OK || r->nresults != 3 || PQntuples(r->results[0]) != 1 ||
+    if (r->status != PG_OK || r->nresults != 4 || PQntuples(r->results[0]) != 1 ||
         PQntuples(r->results[1]) != 1) {
         if (req != NULL)
             send_pg_error(req, r);
@@ -342,7 +351,7 @@ static void on_staff_create(h2o_req_t *req, int64_t account_id, void *ctx)
         return;
     }
     struct cal_worker *cw = cal_worker_of(req);
-    char minutes[16], seats[16], by[24];
+    char minutes[16], seats[16], by[24], ip[64];
     snprintf(minutes, sizeof(minutes), "%d", st->in.minutes);
     snprintf(seats, sizeof(seats), "%d", st->in.seats);
     snprintf(by, sizeof(by), "%lld", (long long)account_id);
@@ -354,12 +363,14 @@ static void on_staff_create(h2o_req_t *req, int64_t account_id, void *ctx)
         const char *v[] = {st->office,      st->in.procedure, st->in.first,
                            st->in.last,     minutes,          seats,
                            st->in.excluded, st->in.release,   account_id > 0 ? by : NULL};
+        const char *va[] = {account_id > 0 ? by : NULL, server_client_ip(req, ip)};
         struct pg_tx *tx = pg_tx_begin(cw->pg);
         rc = tx == NULL ? -ENOMEM : 0;
         if (rc == 0) {
             pg_tx_add(tx, sql_open, 9, v);
             pg_tx_add(tx, sql_new_window, 0, NULL);
             pg_tx_add(tx, cal_sql_load_new_window, 0, NULL);
+            pg_tx_add(tx, sql_audit_open, 2, va);
             pg_tx_set_timeout(tx, 30000);
             rc = pg_tx_commit(tx, on_opened, st);
         }
@@ -540,8 +551,14 @@ void calendar_on_window_list(h2o_req_t *req, const struct server_params *p)
 
 /* --- close --- */
 
-static const char sql_close[] = "UPDATE calendar_windows SET state = 'closed'"
-                                " WHERE id = $1::bigint AND office_code = $2 RETURNING id";
+/* the audit record only when a window was closed (joined, so it runs once per closed row) */
+static const char sql_close[] =
+    "WITH c AS (UPDATE calendar_windows SET state = 'closed' WHERE id = $1::bigint AND office_code = $2"
+    " RETURNING id, procedure_code),"
+    " au AS (SELECT audit_add($3::bigint, NULL, 'window.close', 'window:' || c.id, "
+    "jsonb_build_object('office',"
+    " $2::text, 'window', c.id, 'procedure', c.procedure_code), $4::inet) FROM c)"
+    " SELECT c.id FROM c, au";
 static const char sql_close_slots[] = "SELECT id FROM slots WHERE window_id = $1::bigint AND office_code = $2"
                                       " ORDER BY id";
 
@@ -634,17 +651,18 @@ static void on_closed(const struct pg_reply *r, void *ctx)
 
 static void on_staff_close(h2o_req_t *req, int64_t account_id, void *ctx)
 {
-    (void)account_id;
     struct win_close *st = ctx;
     if (req == NULL) {
         server_async_release(st);
         return;
     }
     struct pg_tx *tx = pg_tx_begin(cal_worker_of(req)->pg);
-    const char *v[] = {st->id, st->office};
+    char by[24], ip[64];
+    snprintf(by, sizeof(by), "%lld", (long long)account_id);
+    const char *v[] = {st->id, st->office, account_id > 0 ? by : NULL, server_client_ip(req, ip)};
     int rc = tx == NULL ? -ENOMEM : 0;
     if (rc == 0) {
-        pg_tx_add(tx, sql_close, 2, v);
+        pg_tx_add(tx, sql_close, 4, v);
         pg_tx_add(tx, sql_close_slots, 2, v);
         rc = pg_tx_commit(tx, on_closed, st);
     }

@@ -1,9 +1,10 @@
-/* helpdesk: state changes and reassignment, statistics, the audited appointment look-up. */
+/*
+ * helpdesk: state changes and reassignment (audit record ticket.update in the same statement, only when the
+ * ticket changed), statistics, the audited appointment look-up (appointment.lookup).
+ */
 #include "internal.h"
 
-#ifdef HELPDESK_WITH_AUDIT
 #include "citas/audit.h"
-#endif
 
 #include <inttypes.h>
 #include <math.h>
@@ -106,6 +107,8 @@ static void on_patch_session(h2o_req_t *req, const struct auth_session *s, void 
     st->v[2] = pt->assignee[0] ? pt->assignee : NULL;
     st->v[3] = pt->has_assignee ? "true" : "false";
     st->v[4] = st->account;
+    st->v[5] = auth_role_name(s->role);
+    st->v[6] = st->ip;
     if (pg_query(st->pg,
                  "WITH cur AS (SELECT id, state FROM tickets WHERE number = $1 FOR UPDATE), "
                  "asg AS (SELECT count(*) AS ok FROM accounts WHERE id = $3::bigint "
@@ -121,10 +124,15 @@ static void on_patch_session(h2o_req_t *req, const struct auth_session *s, void 
                  "n AS (INSERT INTO ticket_notes (ticket_id, author_id, kind, body) "
                  "SELECT ok.id, $5::bigint, 'change', concat_ws('; ', "
                  "CASE WHEN $2::text IS NOT NULL THEN 'estado: ' || ok.old || ' -> ' || $2::text END, "
-                 "CASE WHEN $4::boolean THEN 'asignado a: ' || coalesce($3::text, 'nadie') END) FROM ok) "
-                 "SELECT " HD_TICKET_COLS ", x.cur_state, x.asg_ok FROM (SELECT (SELECT state FROM cur) "
+                 "CASE WHEN $4::boolean THEN 'asignado a: ' || coalesce($3::text, 'nadie') END) FROM ok), "
+                 "au AS (SELECT audit_add($5::bigint, $6, 'ticket.update', 'ticket:' || u.number, "
+                 "jsonb_strip_nulls(jsonb_build_object('office', u.office_code, 'from', ok.old, 'state', "
+                 "$2::text, 'assignee', CASE WHEN $4::boolean THEN coalesce($3::bigint, 0) END)), "
+                 "nullif($7, '')::inet) FROM upd u, ok) "
+                 "SELECT " HD_TICKET_COLS ", x.cur_state, x.asg_ok, (SELECT count(*) FROM au) "
+                 "FROM (SELECT (SELECT state FROM cur) "
                  "AS cur_state, (SELECT ok FROM asg) AS asg_ok) x LEFT JOIN upd t ON true",
-                 5, st->v, on_patched, pt) != 0) {
+                 7, st->v, on_patched, pt) != 0) {
         hd_unavailable(req);
         server_async_release(st);
     }
@@ -132,15 +140,7 @@ static void on_patch_session(h2o_req_t *req, const struct auth_session *s, void 
 
 void helpdesk_on_update(h2o_req_t *req, const struct server_params *p)
 {
-    struct patch *pt = server_async_alloc(req, sizeof(*pt));
-    if (pt == NULL) {
-        hd_unavailable(req);
-        return;
-    }
-    pt->base.pg = server_worker_pg(server_worker_of(req));
-    if (p->n >= 1 && hd_number_valid(p->v[0].base, p->v[0].len))
-        memcpy(pt->base.number, p->v[0].base, HD_NUMBER_LEN);
-    auth_require(req, HD_ROLES, NULL, on_patch_session, pt);
+    hd_start(req, p, sizeof(struct patch), on_patch_session);
 }
 
 /* --- stats --- */
@@ -229,12 +229,7 @@ static void on_stats_session(h2o_req_t *req, const struct auth_session *s, void 
 void helpdesk_on_stats(h2o_req_t *req, const struct server_params *p)
 {
     (void)p;
-    struct hd_req *st = hd_req_new(req);
-    if (st == NULL) {
-        hd_unavailable(req);
-        return;
-    }
-    auth_require(req, HD_ROLES, NULL, on_stats_session, st);
+    hd_start(req, NULL, sizeof(struct hd_req), on_stats_session);
 }
 
 /* --- appointment look-up (read-only, recorded) --- */
@@ -296,7 +291,6 @@ static void on_lookup_session(h2o_req_t *req, const struct auth_session *s, void
               "INSERT INTO helpdesk_lookups (account_id, subject_email, client_ip) "
               "VALUES ($1::bigint, $2, nullif($3, '')::inet)",
               3, ins);
-#ifdef HELPDESK_WITH_AUDIT
     char subject[AUTH_EMAIL_MAX + 16];
     snprintf(subject, sizeof(subject), "citizen:%s", st->email);
     const struct audit_event ev = {.actor_account = s->account_id,
@@ -305,7 +299,6 @@ static void on_lookup_session(h2o_req_t *req, const struct auth_session *s, void
                                    .subject = subject,
                                    .client_ip = st->ip[0] ? st->ip : NULL};
     audit_tx_add(tx, &ev); /* a failed add makes the commit fail: the look-up is then refused */
-#endif
     pg_tx_add(
         tx,
         "SELECT a.code, a.state, a.office_code, a.procedure_code, " TS(
@@ -325,10 +318,5 @@ static void on_lookup_session(h2o_req_t *req, const struct auth_session *s, void
 void helpdesk_on_lookup(h2o_req_t *req, const struct server_params *p)
 {
     (void)p;
-    struct hd_req *st = hd_req_new(req);
-    if (st == NULL) {
-        hd_unavailable(req);
-        return;
-    }
-    auth_require(req, HD_ROLES, NULL, on_lookup_session, st);
+    hd_start(req, NULL, sizeof(struct hd_req), on_lookup_session);
 }

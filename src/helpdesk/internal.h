@@ -27,7 +27,13 @@ struct hd_req {
     char date_from[11], date_to[11];
 };
 
-struct hd_req *hd_req_new(h2o_req_t *req);
+/*
+ * Every handler's start: allocates the request's state of `size` bytes (struct hd_req first; 503 when out of
+ * memory), with the pool and the client's address, keeps the ticket number of the path when `p` has a
+ * well-formed one (else number stays "": the handler answers 404 after the role check), and runs
+ * auth_require() for the help-desk roles with `cb` and the state.
+ */
+void hd_start(h2o_req_t *req, const struct server_params *p, size_t size, auth_session_cb cb);
 /* 1 if s[0..len) is INC-YYYY-NNNNNN. */
 int hd_number_valid(const char *s, size_t len);
 /* 1 for YYYY-MM-DD (shape and a real calendar date). */

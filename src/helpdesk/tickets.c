@@ -1,5 +1,11 @@
-/* helpdesk: create, list (JSON or CSV), detail with notes, add a note. */
+/*
+ * helpdesk: create, list (JSON or CSV), detail with notes, add a note. Each is an audit record in the same
+ * transaction (ticket.create, ticket.list, ticket.view, ticket.note): changes through audit_add() in a CTE
+ * over the changed row (no record when nothing changed), the list with audit_tx_add().
+ */
 #include "internal.h"
+
+#include "citas/audit.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -91,16 +97,20 @@ static void on_create_session(h2o_req_t *req, const struct auth_session *s, void
         return;
     }
     snprintf(st->account, sizeof(st->account), "%" PRId64, s->account_id);
-    const char *v[] = {concept, desc, email ? st->email : NULL, code, office, st->account};
+    const char *v[] = {concept, desc,        email ? st->email : NULL, code,
+                       office,  st->account, auth_role_name(s->role),  st->ip};
     if (pg_query(st->pg,
                  "WITH c AS (INSERT INTO ticket_counters (year, last) "
                  "VALUES (extract(year FROM now() AT TIME ZONE 'UTC')::int, 1) "
                  "ON CONFLICT (year) DO UPDATE SET last = ticket_counters.last + 1 RETURNING year, last), "
                  "t AS (INSERT INTO tickets (number, concept, description, citizen_email, appointment_code, "
                  "office_code, created_by) SELECT 'INC-' || c.year || '-' || lpad(c.last::text, 6, '0'), "
-                 "$1, $2, $3, $4, $5, $6::bigint FROM c RETURNING *) "
-                 "SELECT " HD_TICKET_COLS " FROM t",
-                 6, v, on_created, st) != 0) {
+                 "$1, $2, $3, $4, $5, $6::bigint FROM c RETURNING *), "
+                 "au AS (SELECT audit_add($6::bigint, $7, 'ticket.create', 'ticket:' || t.number, "
+                 "jsonb_strip_nulls(jsonb_build_object('office', t.office_code, 'concept', t.concept, "
+                 "'appointment', t.appointment_code)), nullif($8, '')::inet) FROM t) "
+                 "SELECT " HD_TICKET_COLS " FROM t, au",
+                 8, v, on_created, st) != 0) {
         hd_unavailable(req);
         server_async_release(st);
     }
@@ -109,12 +119,7 @@ static void on_create_session(h2o_req_t *req, const struct auth_session *s, void
 void helpdesk_on_create(h2o_req_t *req, const struct server_params *p)
 {
     (void)p;
-    struct hd_req *st = hd_req_new(req);
-    if (st == NULL) {
-        hd_unavailable(req);
-        return;
-    }
-    auth_require(req, HD_ROLES, NULL, on_create_session, st);
+    hd_start(req, NULL, sizeof(struct hd_req), on_create_session);
 }
 
 /* --- list --- */
@@ -125,7 +130,7 @@ static void on_listed(const struct pg_reply *r, void *ctx)
     h2o_req_t *req = reply_req(st, r);
     if (req == NULL)
         return;
-    const PGresult *res = r->results[0];
+    const PGresult *res = r->results[r->nresults - 1];
     int n = PQntuples(res);
     struct json_buf b;
     json_buf_init(&b, &req->pool);
@@ -185,15 +190,43 @@ static void on_list_session(h2o_req_t *req, const struct auth_session *s, void *
     }
     st->csv = fmt != NULL && lfmt == 3;
     const char *v[] = {status, concept, office, from, to, q};
-    if (pg_query(st->pg,
-                 "SELECT " HD_TICKET_COLS " FROM tickets t WHERE ($1::text IS NULL OR t.state = $1) "
-                 "AND ($2::text IS NULL OR t.concept = $2) AND ($3::text IS NULL OR t.office_code = $3) "
-                 "AND ($4::date IS NULL OR t.opened_at >= $4::date::timestamp AT TIME ZONE 'UTC') "
-                 "AND ($5::date IS NULL OR t.opened_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC') "
-                 "AND ($6::text IS NULL OR strpos(lower(t.number || ' ' || t.description || ' ' || "
-                 "coalesce(t.citizen_email, '') || ' ' || coalesce(t.appointment_code, '')), lower($6)) > 0) "
-                 "ORDER BY t.id DESC LIMIT 1000",
-                 6, v, on_listed, st) != 0) {
+    /* the record names the filters: what was looked at */
+    static const char *const names[] = {"status", "concept", "office", "from", "to", "q"};
+    struct json_buf d;
+    json_buf_init(&d, &req->pool);
+    json_open_object(&d, NULL);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (v[i] != NULL)
+            json_add_str(&d, names[i], v[i]);
+    json_add_str(&d, "format", st->csv ? "csv" : "json");
+    json_close_object(&d);
+    char *detail = h2o_mem_alloc_pool(&req->pool, d.len + 1);
+    memcpy(detail, d.base, d.len);
+    detail[d.len] = '\0';
+    const struct audit_event ev = {.actor_account = s->account_id,
+                                   .actor_role = auth_role_name(s->role),
+                                   .action = "ticket.list",
+                                   .subject = "tickets",
+                                   .detail_json = detail,
+                                   .client_ip = st->ip[0] ? st->ip : NULL};
+    struct pg_tx *tx = pg_tx_begin(st->pg);
+    if (tx == NULL || audit_tx_add(tx, &ev) != 0 ||
+        pg_tx_add(
+            tx,
+            "SELECT " HD_TICKET_COLS " FROM tickets t WHERE ($1::text IS NULL OR t.state = $1) "
+            "AND ($2::text IS NULL OR t.concept = $2) AND ($3::text IS NULL OR t.office_code = $3) "
+            "AND ($4::date IS NULL OR t.opened_at >= $4::date::timestamp AT TIME ZONE 'UTC') "
+            "AND ($5::date IS NULL OR t.opened_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC') "
+            "AND ($6::text IS NULL OR strpos(lower(t.number || ' ' || t.description || ' ' || "
+            "coalesce(t.citizen_email, '') || ' ' || coalesce(t.appointment_code, '')), lower($6)) > 0) "
+            "ORDER BY t.id DESC LIMIT 1000",
+            6, v) != 0) {
+        pg_tx_abort(tx);
+        hd_unavailable(req);
+        server_async_release(st);
+        return;
+    }
+    if (pg_tx_commit(tx, on_listed, st) != 0) {
         hd_unavailable(req);
         server_async_release(st);
     }
@@ -202,12 +235,7 @@ static void on_list_session(h2o_req_t *req, const struct auth_session *s, void *
 void helpdesk_on_list(h2o_req_t *req, const struct server_params *p)
 {
     (void)p;
-    struct hd_req *st = hd_req_new(req);
-    if (st == NULL) {
-        hd_unavailable(req);
-        return;
-    }
-    auth_require(req, HD_ROLES, NULL, on_list_session, st);
+    hd_start(req, NULL, sizeof(struct hd_req), on_list_session);
 }
 
 /* --- detail --- */
@@ -218,7 +246,7 @@ static void on_detail(const struct pg_reply *r, void *ctx)
     h2o_req_t *req = reply_req(st, r);
     if (req == NULL)
         return;
-    if (r->nresults < 2 || PQntuples(r->results[0]) != 1) {
+    if (r->nresults < 3 || PQntuples(r->results[0]) != 1) {
         server_send_problem(req, 404, "Not found", "There is no ticket with that number.");
         server_async_release(st);
         return;
@@ -251,7 +279,9 @@ static void on_get_session(h2o_req_t *req, const struct auth_session *s, void *c
         return;
     }
     struct pg_tx *tx = pg_tx_begin(st->pg);
+    snprintf(st->account, sizeof(st->account), "%" PRId64, s->account_id);
     const char *v[] = {st->number};
+    const char *va[] = {st->number, st->account, auth_role_name(s->role), st->ip};
     if (tx == NULL) {
         hd_unavailable(req);
         server_async_release(st);
@@ -264,23 +294,16 @@ static void on_get_session(h2o_req_t *req, const struct auth_session *s, void *c
                              "JOIN tickets t ON t.id = n.ticket_id JOIN accounts a ON a.id = n.author_id "
                              "WHERE t.number = $1 ORDER BY n.id",
         1, v);
+    /* a view of an existing ticket is recorded (its citizen's data was read) */
+    pg_tx_add(tx,
+              "SELECT audit_add($2::bigint, $3, 'ticket.view', 'ticket:' || number, "
+              "jsonb_strip_nulls(jsonb_build_object('office', office_code)), nullif($4, '')::inet) "
+              "FROM tickets WHERE number = $1",
+              4, va);
     if (pg_tx_commit(tx, on_detail, st) != 0) {
         hd_unavailable(req);
         server_async_release(st);
     }
-}
-
-/* Shared by the routes with a {number}: 404 at once for a malformed number (after the role check). */
-static struct hd_req *numbered(h2o_req_t *req, const struct server_params *p)
-{
-    struct hd_req *st = hd_req_new(req);
-    if (st == NULL) {
-        hd_unavailable(req);
-        return NULL;
-    }
-    if (p->n >= 1 && hd_number_valid(p->v[0].base, p->v[0].len))
-        memcpy(st->number, p->v[0].base, HD_NUMBER_LEN);
-    return st;
 }
 
 static void on_get_checked(h2o_req_t *req, const struct auth_session *s, void *ctx)
@@ -296,9 +319,7 @@ static void on_get_checked(h2o_req_t *req, const struct auth_session *s, void *c
 
 void helpdesk_on_get(h2o_req_t *req, const struct server_params *p)
 {
-    struct hd_req *st = numbered(req, p);
-    if (st != NULL)
-        auth_require(req, HD_ROLES, NULL, on_get_checked, st);
+    hd_start(req, p, sizeof(struct hd_req), on_get_checked);
 }
 
 /* --- notes --- */
@@ -351,12 +372,16 @@ static void on_note_session(h2o_req_t *req, const struct auth_session *s, void *
         return;
     }
     snprintf(st->account, sizeof(st->account), "%" PRId64, s->account_id);
-    const char *v[] = {st->number, st->account, text};
+    const char *v[] = {st->number, st->account, text, auth_role_name(s->role), st->ip};
     if (pg_query(st->pg,
-                 "WITH t AS (SELECT id FROM tickets WHERE number = $1) "
-                 "INSERT INTO ticket_notes (ticket_id, author_id, kind, body) "
-                 "SELECT id, $2::bigint, 'note', $3 FROM t RETURNING " TS("at") ", author_id, kind, body",
-                 3, v, on_noted, st) != 0) {
+                 "WITH t AS (SELECT id, number, office_code FROM tickets WHERE number = $1), "
+                 "n AS (INSERT INTO ticket_notes (ticket_id, author_id, kind, body) "
+                 "SELECT id, $2::bigint, 'note', $3 FROM t RETURNING id, at, author_id, kind, body), "
+                 "au AS (SELECT audit_add($2::bigint, $4, 'ticket.note', 'ticket:' || t.number, "
+                 "jsonb_strip_nulls(jsonb_build_object('office', t.office_code, 'note', n.id)), "
+                 "nullif($5, '')::inet) FROM t, n) "
+                 "SELECT " TS("n.at") ", n.author_id, n.kind, n.body FROM n, au",
+                 5, v, on_noted, st) != 0) {
         hd_unavailable(req);
         server_async_release(st);
     }
@@ -364,7 +389,5 @@ static void on_note_session(h2o_req_t *req, const struct auth_session *s, void *
 
 void helpdesk_on_note(h2o_req_t *req, const struct server_params *p)
 {
-    struct hd_req *st = numbered(req, p);
-    if (st != NULL)
-        auth_require(req, HD_ROLES, NULL, on_note_session, st);
+    hd_start(req, p, sizeof(struct hd_req), on_note_session);
 }

@@ -37,14 +37,18 @@ int helpdesk_transition_allowed(const char *from, const char *to)
     return 0;
 }
 
-struct hd_req *hd_req_new(h2o_req_t *req)
+void hd_start(h2o_req_t *req, const struct server_params *p, size_t size, auth_session_cb cb)
 {
-    struct hd_req *st = server_async_alloc(req, sizeof(*st));
-    if (st == NULL)
-        return NULL;
+    struct hd_req *st = server_async_alloc(req, size);
+    if (st == NULL) {
+        hd_unavailable(req);
+        return;
+    }
     st->pg = server_worker_pg(server_worker_of(req));
     server_client_ip(req, st->ip);
-    return st;
+    if (p != NULL && p->n >= 1 && hd_number_valid(p->v[0].base, p->v[0].len))
+        memcpy(st->number, p->v[0].base, HD_NUMBER_LEN);
+    auth_require(req, HD_ROLES, NULL, cb, st);
 }
 
 int hd_number_valid(const char *s, size_t len)

@@ -53,6 +53,8 @@ static const struct server_route routes[] = {
     {"PATCH", "/api/v1/tickets/{number}", "ticket_update", helpdesk_on_update},
     {"POST", "/api/v1/tickets/{number}/notes", "ticket_note", helpdesk_on_note},
     {"GET", "/api/v1/helpdesk/appointments", "helpdesk_lookup", helpdesk_on_lookup},
+    /* audit: browsing the chained log (sysadmin, consular_admin of an office) */
+    {"GET", "/api/v1/admin/audit", "audit_browse", audit_on_browse},
     /* web: the citizens' pages (Spanish and English) and their static assets */
     {"GET", "/", "web_home", web_on_home},
     {"GET", "/offices/{code}", "web_office", web_on_office},

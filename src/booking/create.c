@@ -2,10 +2,11 @@
  * POST /api/v1/appointments {slot, procedure, captcha[, office]} and
  * POST /api/v1/appointments/{code}/reschedule {slot[, office]}: one state machine, one function per step.
  *
- *   SESSION → [OLD: the appointment being rescheduled] → RATE → CAPTCHA (new bookings only) → SLOT (which
- *   office) → PROBE (the reserve script taking nothing: refusals and sold out end here, before the account
- *   is looked up, so losing attempts never reach PostgreSQL) → ACCOUNT (document, email: Redis cache,
- *   PostgreSQL on a miss) → RESERVE (Lua) → INFO (names) → PERSIST (one transaction) → CONFIRM (Lua) → 201
+ *   SESSION → [OLD: the appointment being rescheduled] → RATE → SLOT (which office) → PROBE (the reserve
+ *   script taking nothing: refusals, not open yet and sold out end here, before the captcha is spent and
+ *   the account looked up, so losing attempts never reach siteverify or PostgreSQL) → CAPTCHA (new
+ *   bookings only) → ACCOUNT (document, email: Redis cache, PostgreSQL on a miss) → RESERVE (Lua) → INFO
+ *   (names) → PERSIST (one transaction) → CONFIRM (Lua) → 201
  *   any failure after RESERVE → RELEASE (Lua) → the answer (or back to RESERVE for a seat PostgreSQL says
  *   is taken, or a code collision)
  *
@@ -14,7 +15,7 @@
  * the client has gone (only the answer is skipped). "office" in the body is optional: without it the slot's
  * office comes from a per-worker cache (cache.c).
  *
- * Files, by state: this one parses and runs SESSION, OLD, RATE, CAPTCHA and SLOT; create_reserve.c PROBE,
+ * Files, by state: this one parses and runs SESSION, OLD, RATE, SLOT and CAPTCHA; create_reserve.c PROBE,
  * ACCOUNT, RESERVE and the script's refusals; create_persist.c INFO, PERSIST, CONFIRM and RELEASE. The
  * struct and the steps they hand over to are in create.h.
  * Penalties (booking_early_penalty_s, booking_captcha_penalty_s): a booking before the release or a refused
@@ -34,7 +35,6 @@
 
 static void step_old(struct bk_attempt *a);
 static void step_rate(struct bk_attempt *a);
-static void step_captcha(struct bk_attempt *a);
 static void step_slot(struct bk_attempt *a);
 
 void bk_att_done(struct bk_attempt *a)
@@ -145,7 +145,7 @@ static void on_rate(enum guard_verdict v, unsigned retry_after_s, void *ctx)
         return;
     }
     if (v == GUARD_OK) {
-        step_captcha(a);
+        step_slot(a);
     } else if (v == GUARD_RATE_LIMITED) {
         char ra[24], d[120];
         snprintf(ra, sizeof(ra), "%u", retry_after_s > 0 ? retry_after_s : 1);
@@ -166,7 +166,7 @@ static void on_captcha(enum guard_verdict v, void *ctx)
     }
     switch (v) {
     case GUARD_OK:
-        step_slot(a);
+        bk_att_account(a);
         return;
     case GUARD_CAPTCHA_MISSING:
         bk_att_answer(a, 400, "Captcha required", "captcha: the hCaptcha response is missing.");
@@ -196,10 +196,10 @@ static void step_rate(struct bk_attempt *a)
             bk_att_answer(a, 503, NULL, "Rate limiting");
         return;
     }
-    step_captcha(a);
+    step_slot(a);
 }
 
-static void step_captcha(struct bk_attempt *a)
+void bk_att_captcha(struct bk_attempt *a)
 {
     struct guard *g = guard_for_worker(a->bw->w);
     if (g != NULL && !a->reschedule) {
@@ -207,7 +207,7 @@ static void step_captcha(struct bk_attempt *a)
             bk_att_answer(a, 503, NULL, "Captcha verification");
         return;
     }
-    step_slot(a);
+    bk_att_account(a);
 }
 
 /* --- SLOT: the office whose keys hold the slot --- */

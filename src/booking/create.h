@@ -1,5 +1,5 @@
 /*
- * The booking state machine shared by create.c (parse, SESSION, OLD, RATE, CAPTCHA, SLOT),
+ * The booking state machine shared by create.c (parse, SESSION, OLD, RATE, SLOT, CAPTCHA),
  * create_reserve.c (PROBE, ACCOUNT, RESERVE, refusals) and create_persist.c (INFO, PERSIST, CONFIRM,
  * RELEASE). Private to the booking module; see create.c for the whole machine.
  */
@@ -40,8 +40,11 @@ void bk_att_fail_reserved(struct bk_attempt *a, int status, const char *title, c
 /* The account's penalty on the booking route (guard_penalize()), when ms > 0 and a guard runs. */
 void bk_att_penalize(struct bk_attempt *a, uint64_t ms);
 
-/* create_reserve.c: PROBE (the reserve script taking nothing), then ACCOUNT and RESERVE */
+/* create.c: CAPTCHA, after a probe found a free seat (then ACCOUNT) */
+void bk_att_captcha(struct bk_attempt *a);
+/* create_reserve.c: PROBE (the reserve script taking nothing), then (after CAPTCHA) ACCOUNT and RESERVE */
 void bk_att_probe(struct bk_attempt *a);
+void bk_att_account(struct bk_attempt *a);
 void bk_att_reserve(struct bk_attempt *a);
 /* create_persist.c: INFO, then PERSIST and CONFIRM; RELEASE after a failure */
 void bk_att_info(struct bk_attempt *a);

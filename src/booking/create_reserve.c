@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-static void step_account(struct bk_attempt *a);
 static void check_stale(struct bk_attempt *a, const char *code);
 
 /* --- ACCOUNT --- */
@@ -33,7 +32,7 @@ static void on_account(int rc, void *ctx)
     bk_att_reserve(a);
 }
 
-static void step_account(struct bk_attempt *a)
+void bk_att_account(struct bk_attempt *a)
 {
     if (bk_account_load(a->bw, &a->acct, on_account, a) != 0)
         bk_att_answer(a, 503, NULL, "The account store");
@@ -118,7 +117,7 @@ static void on_probed(struct redis_client *c, const redisReply *r, const char *e
         if (server_async_req(a) == NULL)
             bk_att_done(a);
         else
-            step_account(a);
+            bk_att_captcha(a);
         return;
     }
     refused(a, r, elem(r, 0));

@@ -52,6 +52,20 @@ void web_on_helpdesk_ticket(h2o_req_t *req, const struct server_params *p); /* G
 void web_on_helpdesk_stats(h2o_req_t *req, const struct server_params *p);  /* GET /helpdesk/stats */
 void web_on_helpdesk_lookup(h2o_req_t *req, const struct server_params *p); /* GET /helpdesk/lookup */
 void web_on_staff_audit(h2o_req_t *req, const struct server_params *p);     /* GET /staff/audit */
+/* The staff console (staff_*.c): consular_staff and consular_admin of the office (an admin without office:
+ * every office) and sysadmin; /staff/admin/... sysadmin only; others a 403 page, anonymous 303 to /login.
+ * Office pages are /staff/offices/{code}/agenda (?date=), windows, windows/new, cancel-day (?date=) and
+ * settings; the sysadmin's are /staff/admin/offices[/{code}] and /staff/admin/staff[/{id}]. */
+void web_on_staff(h2o_req_t *req, const struct server_params *p); /* GET /staff (landing, office chooser) */
+void web_on_staff_agenda(h2o_req_t *req, const struct server_params *p);
+void web_on_staff_windows(h2o_req_t *req, const struct server_params *p);
+void web_on_staff_window_new(h2o_req_t *req, const struct server_params *p);
+void web_on_staff_cancel_day(h2o_req_t *req, const struct server_params *p);
+void web_on_staff_settings(h2o_req_t *req, const struct server_params *p);
+void web_on_staff_admin_offices(h2o_req_t *req, const struct server_params *p);
+void web_on_staff_admin_office(h2o_req_t *req, const struct server_params *p);
+void web_on_staff_admin_staff(h2o_req_t *req, const struct server_params *p);
+void web_on_staff_admin_member(h2o_req_t *req, const struct server_params *p);
 
 /* --- helpers, exported for tests --- */
 

@@ -77,6 +77,17 @@ static const struct server_route routes[] = {
     {"GET", "/helpdesk/stats", "web_helpdesk_stats", web_on_helpdesk_stats},
     {"GET", "/helpdesk/lookup", "web_helpdesk_lookup", web_on_helpdesk_lookup},
     {"GET", "/staff/audit", "web_staff_audit", web_on_staff_audit},
+    /* web: the staff console */
+    {"GET", "/staff", "web_staff", web_on_staff},
+    {"GET", "/staff/offices/{code}/agenda", "web_staff_agenda", web_on_staff_agenda},
+    {"GET", "/staff/offices/{code}/windows", "web_staff_windows", web_on_staff_windows},
+    {"GET", "/staff/offices/{code}/windows/new", "web_staff_window_new", web_on_staff_window_new},
+    {"GET", "/staff/offices/{code}/cancel-day", "web_staff_cancel_day", web_on_staff_cancel_day},
+    {"GET", "/staff/offices/{code}/settings", "web_staff_settings", web_on_staff_settings},
+    {"GET", "/staff/admin/offices", "web_staff_admin_offices", web_on_staff_admin_offices},
+    {"GET", "/staff/admin/offices/{code}", "web_staff_admin_office", web_on_staff_admin_office},
+    {"GET", "/staff/admin/staff", "web_staff_admin_staff", web_on_staff_admin_staff},
+    {"GET", "/staff/admin/staff/{id}", "web_staff_admin_member", web_on_staff_admin_member},
 };
 
 /* Workers stop modules in reverse order: auth (whose pending work may still use the guard) before guard. */

@@ -409,6 +409,10 @@ static void list_ref(h2o_req_t *req, const struct web_ref *ref, void *ctx)
 static void list_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
 {
     (void)ctx;
+    if (s->role != AUTH_ROLE_CITIZEN) { /* where logging in lands staff: their console */
+        web_redirect(req, "/staff");
+        return;
+    }
     web_with_ref(req, list_ref, web_mine_new(req, s, NULL));
 }
 

@@ -1,0 +1,332 @@
+/* The staff console's shared steps: who may see a page, the frame and its navigation, forms, labels. */
+#include "staff_page.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+void stp_unavailable(h2o_req_t *req)
+{
+    web_page_message(req, 503, "Servicio no disponible", "Service unavailable",
+                     "No podemos leer los datos en este momento. Intente de nuevo en unos segundos.",
+                     "We cannot read the data right now. Please try again in a few seconds.");
+}
+
+void stp_not_found(h2o_req_t *req)
+{
+    web_page_message(req, 404, "No encontrado", "Not found",
+                     "No existe lo que busca en la consola del personal.",
+                     "What you are looking for does not exist in the staff console.");
+}
+
+static void forbidden(h2o_req_t *req, int other_office)
+{
+    if (other_office)
+        web_page_message(req, 403, "Acceso restringido", "Access restricted",
+                         "Esta página es de otra oficina: su cuenta solo puede trabajar con la suya.",
+                         "This page belongs to another office: your account may only work with its own.");
+    else
+        web_page_message(req, 403, "Acceso restringido", "Access restricted",
+                         "Su cuenta no tiene permiso para ver esta página de la consola del personal.",
+                         "Your account may not see this page of the staff console.");
+}
+
+/* --- the session, its role and office --- */
+
+struct need {
+    enum stp_need need;
+    stp_cb cb;
+    struct stp *s;
+};
+
+static void on_ref(h2o_req_t *req, const struct web_ref *ref, void *ctx)
+{
+    struct need *n = ctx;
+    if (ref == NULL) {
+        stp_unavailable(req);
+        return;
+    }
+    if (n->s->office[0] != '\0' && web_ref_office(ref, n->s->office, strlen(n->s->office)) == NULL) {
+        stp_not_found(req);
+        return;
+    }
+    n->cb(req, n->s);
+}
+
+static void on_session(h2o_req_t *req, const struct auth_session *ses, void *ctx)
+{
+    struct need *n = ctx;
+    struct stp *s = n->s;
+    int console = ses->role == AUTH_ROLE_CONSULAR_STAFF || ses->role == AUTH_ROLE_CONSULAR_ADMIN ||
+                  ses->role == AUTH_ROLE_SYSADMIN;
+    if (ses->role == AUTH_ROLE_HELPDESK && n->need == STP_CONSOLE) {
+        web_redirect(req, "/helpdesk");
+        return;
+    }
+    if (!console || (n->need == STP_SYSADMIN && ses->role != AUTH_ROLE_SYSADMIN)) {
+        forbidden(req, 0);
+        return;
+    }
+    if (n->need == STP_OFFICE && ses->role != AUTH_ROLE_SYSADMIN && ses->office[0] != '\0' &&
+        strcmp(ses->office, s->office) != 0) {
+        forbidden(req, 1);
+        return;
+    }
+    if (n->need == STP_OFFICE && ses->role == AUTH_ROLE_CONSULAR_STAFF && ses->office[0] == '\0') {
+        forbidden(req, 1);
+        return;
+    }
+    memcpy(s->csrf, ses->csrf, sizeof(s->csrf));
+    snprintf(s->account, sizeof(s->account), "%" PRId64, ses->account_id);
+    s->role = ses->role;
+    snprintf(s->own_office, sizeof(s->own_office), "%s", ses->office);
+    s->can_write_settings = ses->role == AUTH_ROLE_SYSADMIN || ses->role == AUTH_ROLE_CONSULAR_ADMIN;
+    web_with_ref(req, on_ref, n);
+}
+
+void stp_require(h2o_req_t *req, enum stp_need need, const h2o_iovec_t *office, stp_cb cb, void *ctx)
+{
+    struct need *n = h2o_mem_alloc_pool(&req->pool, sizeof(*n));
+    n->need = need;
+    n->cb = cb;
+    n->s = h2o_mem_alloc_pool(&req->pool, sizeof(*n->s));
+    memset(n->s, 0, sizeof(*n->s));
+    n->s->ctx = ctx;
+    if (office != NULL) {
+        if (!auth_office_code_valid(office->base, office->len)) {
+            stp_not_found(req);
+            return;
+        }
+        memcpy(n->s->office, office->base, office->len);
+        n->s->office[office->len] = '\0';
+    }
+    web_with_session(req, on_session, n);
+}
+
+/* --- read-only queries --- */
+
+struct rows {
+    struct stp *s;
+    stp_rows_cb render;
+};
+
+static void on_rows(const struct pg_reply *reply, void *ctx)
+{
+    struct rows *q = ctx;
+    h2o_req_t *req = server_async_req(q);
+    if (req != NULL) {
+        if (reply->status != PG_OK)
+            stp_unavailable(req);
+        else
+            q->render(req, q->s, reply->results, reply->nresults);
+    }
+    server_async_release(q);
+}
+
+void stp_commit(h2o_req_t *req, struct stp *s, struct pg_tx *tx, stp_rows_cb render)
+{
+    if (tx == NULL) {
+        stp_unavailable(req);
+        return;
+    }
+    struct rows *q = server_async_alloc(req, sizeof(*q));
+    if (q == NULL) {
+        pg_tx_abort(tx);
+        stp_unavailable(req);
+        return;
+    }
+    q->s = s;
+    q->render = render;
+    if (pg_tx_commit(tx, on_rows, q) != 0) {
+        server_async_release(q);
+        stp_unavailable(req);
+    }
+}
+
+/* --- labels --- */
+
+const char *stp_office_name(h2o_req_t *req, int en, const char *code)
+{
+    const struct web_office *o = web_ref_office(web_ref_now(req), code, strlen(code));
+    return o == NULL ? "" : en ? o->name_en : o->name_es;
+}
+
+const char *stp_proc_name(h2o_req_t *req, int en, const char *code)
+{
+    const struct web_proc *p = web_ref_proc(web_ref_now(req), code, strlen(code));
+    return p == NULL ? code : en ? p->name_en : p->name_es;
+}
+
+const char *stp_role_label(int en, const char *r)
+{
+    if (strcmp(r, "consular_staff") == 0)
+        return en ? "Consular staff" : "Personal consular";
+    if (strcmp(r, "consular_admin") == 0)
+        return en ? "Consular administrator" : "Administración consular";
+    if (strcmp(r, "helpdesk") == 0)
+        return en ? "Help desk" : "Mesa de ayuda";
+    if (strcmp(r, "sysadmin") == 0)
+        return en ? "System administrator" : "Administración del sistema";
+    return r;
+}
+
+const char *stp_state_label(int en, const char *s)
+{
+    if (strcmp(s, "active") == 0)
+        return en ? "Booked" : "Reservada";
+    if (strcmp(s, "checked_in") == 0)
+        return en ? "Checked in" : "Atendida";
+    if (strcmp(s, "no_show") == 0)
+        return en ? "No-show" : "No se presentó";
+    if (strcmp(s, "cancelled") == 0)
+        return en ? "Cancelled" : "Cancelada";
+    if (strcmp(s, "open") == 0)
+        return en ? "Open" : "Abierta";
+    if (strcmp(s, "closed") == 0)
+        return en ? "Closed" : "Cerrada";
+    return s;
+}
+
+int stp_date_ok(const char *s)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return 0;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+            return 0;
+    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    int m = (s[5] - '0') * 10 + (s[6] - '0'), d = (s[8] - '0') * 10 + (s[9] - '0');
+    if (y < 2000 || y > 9999 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+        return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return !(m == 2 && d == 29 && !leap);
+}
+
+void stp_office_options(struct web_page *pg, const char *selected)
+{
+    const struct web_ref *ref = web_ref_now(pg->req);
+    for (size_t i = 0; ref != NULL && i < ref->noffices; i++) {
+        const struct web_office *o = &ref->offices[i];
+        wb_raw(&pg->b, "<option value=\"");
+        wb_esc(&pg->b, o->code);
+        wb_raw(&pg->b, selected != NULL && strcmp(selected, o->code) == 0 ? "\" selected>" : "\">");
+        wb_esc(&pg->b, o->code);
+        wb_raw(&pg->b, " · ");
+        wb_esc(&pg->b, pg->en ? o->name_en : o->name_es);
+        wb_raw(&pg->b, "</option>");
+    }
+}
+
+/* --- the frame --- */
+
+static void nav_item(struct web_page *pg, const char *href_a, const char *href_b, const char *label,
+                     int current)
+{
+    wb_raw(&pg->b, "<li><a href=\"");
+    wb_raw(&pg->b, href_a);
+    wb_url(&pg->b, href_b);
+    wb_raw(&pg->b, current ? "\" aria-current=\"page\">" : "\">");
+    wb_raw(&pg->b, label);
+    wb_raw(&pg->b, "</a></li>");
+}
+
+void stp_open(struct web_page *pg, h2o_req_t *req, struct stp *s, const char *title_es, const char *title_en,
+              const char *current)
+{
+    int en = web_lang_en(req);
+    struct wbuf title;
+    wb_init(&title, &req->pool, 128);
+    wb_raw(&title, en ? title_en : title_es);
+    if (s->office[0] != '\0') {
+        wb_raw(&title, " · ");
+        wb_raw(&title, stp_office_name(req, en, s->office));
+    }
+    web_page_open(pg, req, title.p, s->csrf, 1, NULL);
+    struct wbuf *b = &pg->b;
+    wb_raw(b, "<link rel=\"stylesheet\" href=\"");
+    wb_raw(b, web_asset_url("staff.css"));
+    wb_raw(b, "\">\n<script src=\"");
+    wb_raw(b, web_asset_url("staff.js"));
+    wb_raw(b, "\" defer></script>\n");
+    wb_fmt(b, "<nav class=\"staff-nav\" aria-label=\"%s\"><ul>",
+           T(pg, "Consola del personal", "Staff console"));
+    int all =
+        s->role == AUTH_ROLE_SYSADMIN || (s->role == AUTH_ROLE_CONSULAR_ADMIN && s->own_office[0] == '\0');
+    nav_item(pg, "/staff", "", all ? T(pg, "Oficinas", "Offices") : T(pg, "Inicio", "Start"),
+             strcmp(current, "home") == 0);
+    const char *off = s->office[0] != '\0' ? s->office : s->own_office;
+    if (off[0] != '\0') {
+        static const struct {
+            const char *key, *path, *es, *en;
+        } items[] = {
+            {"agenda", "/agenda", "Agenda del día", "Day's agenda"},
+            {"windows", "/windows", "Ventanas de citas", "Calendar windows"},
+            {"new", "/windows/new", "Nueva ventana", "New window"},
+            {"settings", "/settings", "Ajustes de la oficina", "Office settings"},
+        };
+        for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+            struct wbuf h;
+            wb_init(&h, &req->pool, 64);
+            wb_url(&h, off);
+            wb_raw(&h, items[i].path);
+            nav_item(pg, "/staff/offices/", h.p, T(pg, items[i].es, items[i].en),
+                     strcmp(current, items[i].key) == 0);
+        }
+    }
+    if (s->role == AUTH_ROLE_SYSADMIN) {
+        nav_item(pg, "/staff/admin/offices", "", T(pg, "Administrar oficinas", "Manage offices"),
+                 strcmp(current, "offices") == 0);
+        nav_item(pg, "/staff/admin/staff", "", T(pg, "Cuentas del personal", "Staff accounts"),
+                 strcmp(current, "staff") == 0);
+    }
+    if (s->role == AUTH_ROLE_SYSADMIN || s->role == AUTH_ROLE_CONSULAR_ADMIN)
+        nav_item(pg, "/staff/audit", "", T(pg, "Auditoría", "Audit log"), 0);
+    wb_raw(b, "</ul></nav>\n");
+}
+
+void stp_form(struct web_page *pg, const char *api, const char *method, const char *next, const char *cls,
+              const char *attrs, const char *confirm_es, const char *confirm_en)
+{
+    struct wbuf *b = &pg->b;
+    wb_fmt(b, "<form class=\"staff-api %s\" method=\"post\" data-api=\"", cls != NULL ? cls : "");
+    wb_esc(b, api);
+    wb_fmt(b, "\" data-method=\"%s\" data-next=\"", method);
+    wb_esc(b, next);
+    wb_raw(b, "\"");
+    if (attrs != NULL) {
+        wb_raw(b, " ");
+        wb_raw(b, attrs);
+    }
+    if (confirm_es != NULL) {
+        wb_raw(b, " data-confirm=\"");
+        wb_esc(b, T(pg, confirm_es, confirm_en));
+        wb_raw(b, "\"");
+    }
+    wb_raw(b, ">\n<div class=\"alert\" role=\"alert\" tabindex=\"-1\" hidden></div>\n");
+}
+
+void stp_done_notice(struct web_page *pg, const char *const *table)
+{
+    const char *done = web_query(pg->req, "done", 32);
+    if (done == NULL)
+        return;
+    for (size_t i = 0; table[i] != NULL; i += 3) {
+        if (strcmp(table[i], done) != 0)
+            continue;
+        const char *text = T(pg, table[i + 1], table[i + 2]);
+        const char *mark = strstr(text, "{code}");
+        wb_raw(&pg->b, "<p class=\"notice success\" role=\"status\">");
+        if (mark == NULL) {
+            wb_esc(&pg->b, text);
+        } else {
+            wb_escn(&pg->b, text, (size_t)(mark - text));
+            wb_raw(&pg->b, "<strong class=\"code\">");
+            wb_esc(&pg->b, web_query(pg->req, "code", 40));
+            wb_raw(&pg->b, "</strong>");
+            wb_esc(&pg->b, mark + 6);
+        }
+        wb_raw(&pg->b, "</p>\n");
+        return;
+    }
+}

@@ -43,6 +43,7 @@ function makeData(env, citasctl) {
         agent2: {role: 'helpdesk', name: `Agente Dos ${env.tag}`},
         admin: {role: 'sysadmin', name: `Sysadmin ${env.tag}`},
         staff: {role: 'consular_staff', name: `Consular ${env.tag}`, office: office.code},
+        cadmin: {role: 'consular_admin', name: `Jefa consular ${env.tag}`, office: office.code},
     };
     for (const [k, who] of Object.entries(people)) {
         who.email = `hd${k}${tag}@staff.example.com`;
@@ -295,12 +296,25 @@ async function agent(ctx) {
     t.check((await p.locator('svg#chart-concept rect').count()) === 6, 'stats: a bar per concept');
     const bad2 = await tab.page.goto('/helpdesk/stats?from=2026-05-02&to=2026-05-01');
     t.eq(bad2.status(), 400, 'stats: from after to is a 400 page');
+    for (const [u, want] of [['/helpdesk/stats?from=2024-01-01&to=2026-01-01', 400], ['/helpdesk?page=0', 400],
+        ['/helpdesk?status=nuevo', 400], ['/helpdesk?q=' + 'x'.repeat(201), 400], ['/helpdesk/tickets/nonsense', 404],
+        ['/helpdesk/tickets/INC-1999-999999', 404], ['/staff/audit?before=abc', 400]]) {
+        const res = await tab.page.goto(u);
+        t.eq(res.status(), want, `${u.slice(0, 60)}: ${want} page`);
+        t.match(res.headers()['content-type'] || '', /^text\/html/, `${u.slice(0, 60)}: an HTML page`);
+    }
 
     // read-only look-up of the citizen's appointments, recorded
     const before = Number(h.psql("SELECT count(*) FROM helpdesk_lookups WHERE account_id = :'p1'", data.agent.id)[0][0]);
-    await tab.goto('/helpdesk/lookup', 'lookup');
+    // from the ticket, by its link (the email comes along; nothing is looked up until asked)
+    await tab.goto(`/helpdesk/tickets/${number}`, 'ticket-for-lookup');
+    await tab.settleAfter(() => p.getByRole('link', {name: /consultar las citas de este correo/i}).click());
+    await tab.settle('lookup');
+    t.eq(new URL(p.url()).pathname, '/helpdesk/lookup', 'the ticket links to the look-up');
+    t.eq(await p.getByLabel(/correo del ciudadano/i).inputValue(), data.citizen.email, 'lookup: the email filled in');
+    t.eq(Number(h.psql("SELECT count(*) FROM helpdesk_lookups WHERE account_id = :'p1'", data.agent.id)[0][0]), before,
+        'opening the look-up page records nothing');
     t.match(await mainText(tab), /queda registrada/i, 'lookup: says the look-up is recorded');
-    await p.getByLabel(/correo del ciudadano/i).fill(data.citizen.email);
     await p.getByRole('button', {name: /^consultar$/i}).click();
     await p.locator('#lookup-result table').waitFor({state: 'visible'}).catch(() => null);
     const res = await p.locator('#lookup-result').innerText();
@@ -418,6 +432,19 @@ async function refusals(ctx) {
     r = await cs.page.goto('/helpdesk');
     t.eq(r.status(), 403, 'consular_staff: /helpdesk is 403');
     await cs.ctx.close();
+
+    // a consular admin sees the audit log of their office only: not the help desk's look-ups
+    const ca = await newTab(ctx, 'es', 'cadmin-es');
+    await login(ctx, ca, data.cadmin, '/staff/audit');
+    t.eq(new URL(ca.page.url()).pathname, '/staff/audit', 'consular_admin: the audit log');
+    await ca.page.locator('#audit:not([aria-busy])').waitFor().catch(() => null);
+    await ca.settle('cadmin-audit');
+    t.check((await mainText(ca)).includes(data.office.code), 'consular_admin: the page names their office');
+    t.check(!(await mainText(ca)).includes('appointment.lookup'), 'consular_admin: no look-up records (no office)');
+    t.eq(await ca.page.getByRole('link', {name: /consultar citas/i}).count(), 0, 'consular_admin: no help-desk links');
+    r = await ca.page.goto('/helpdesk/stats');
+    t.eq(r.status(), 403, 'consular_admin: /helpdesk/stats is 403');
+    await ca.ctx.close();
 }
 
 module.exports = {makeData, anonymous, agent, sysadmin, refusals};

@@ -148,6 +148,13 @@ void auth_on_me(h2o_req_t *req, const struct server_params *p);         /* GET /
 void auth_on_me_export(h2o_req_t *req, const struct server_params *p);
 void auth_on_me_update(h2o_req_t *req, const struct server_params *p);
 void auth_on_me_delete(h2o_req_t *req, const struct server_params *p);
+/* Staff accounts, sysadmin only (staff_admin.c): GET /api/v1/admin/staff?office=&role=, POST
+ * /api/v1/admin/staff {email, name, role, office?, password}, PATCH /api/v1/admin/staff/{id} {role?, office?,
+ * disabled?, password?, name?}. Changing role, office, password or disabled ends the account's live sessions
+ * and pending logins. */
+void auth_on_admin_staff_list(h2o_req_t *req, const struct server_params *p);
+void auth_on_admin_staff_create(h2o_req_t *req, const struct server_params *p);
+void auth_on_admin_staff_update(h2o_req_t *req, const struct server_params *p);
 /* GET and POST /api/v1/admin/offices/{code}/whoami: staff of that office only (placeholder admin route). */
 void auth_on_admin_whoami(h2o_req_t *req, const struct server_params *p);
 

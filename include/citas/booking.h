@@ -50,6 +50,9 @@ void booking_on_check_in(h2o_req_t *req,
                          const struct server_params *p); /* POST /api/v1/admin/appointments/{code}/check-in */
 void booking_on_no_show(h2o_req_t *req,
                         const struct server_params *p); /* POST /api/v1/admin/appointments/{code}/no-show */
+/* DELETE /api/v1/admin/appointments/{code} {"reason"?}: staff of the appointment's office (or sysadmin)
+ * cancel it; the citizen is mailed in their language and the seat is free again at once. */
+void booking_on_staff_cancel(h2o_req_t *req, const struct server_params *p);
 
 /* --- recovery --- */
 

@@ -49,6 +49,27 @@ void calendar_on_window_close(h2o_req_t *req,
                               const struct server_params *p);               /* POST .../windows/{id}/close */
 void calendar_on_day_cancel(h2o_req_t *req, const struct server_params *p); /* POST .../days/{date}/cancel */
 
+/* Office settings (settings.c): staff and admins of the office read, consular_admin of the office and
+ * sysadmin write; see README "Staff and sysadmin API". */
+void calendar_on_settings(h2o_req_t *req, const struct server_params *p);            /* GET .../settings */
+void calendar_on_settings_procedures(h2o_req_t *req, const struct server_params *p); /* PUT .../procedures */
+void calendar_on_settings_hours(h2o_req_t *req, const struct server_params *p);      /* PUT .../hours */
+void calendar_on_holiday_add(h2o_req_t *req, const struct server_params *p);         /* POST .../holidays */
+void calendar_on_holiday_remove(h2o_req_t *req,
+                                const struct server_params *p); /* DELETE .../holidays/{day} */
+/* Offices, for sysadmin (offices.c): GET and POST /api/v1/admin/offices, PATCH /api/v1/admin/offices/{code}
+ */
+void calendar_on_admin_offices(h2o_req_t *req, const struct server_params *p);
+void calendar_on_admin_office_create(h2o_req_t *req, const struct server_params *p);
+void calendar_on_admin_office_update(h2o_req_t *req, const struct server_params *p);
+
+/*
+ * A process-wide counter bumped by every committed admin change of offices, procedures offered, hours or
+ * holidays. Per-worker reference caches remember the value they loaded under and reload when it moved, so
+ * a change shows at once in this process (other citasd instances: after their cache TTL). Any thread.
+ */
+uint64_t calendar_reference_version(void);
+
 /* --- loading slots into Redis (also for citasctl: no server, no ring needed) --- */
 
 /*

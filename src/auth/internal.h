@@ -62,9 +62,13 @@ struct auth_worker {
     struct redis_script *session_store; /* HSET + PEXPIRE */
     struct redis_script *code_take;     /* counts one attempt, returns the record */
     struct redis_script *seat_back;     /* DELETE /me: a cancelled appointment's seat back (me_data.c) */
+    struct redis_script *revoke;        /* ends every session and login attempt of an account */
     int pool_acquired;
 };
 struct auth_worker *auth_worker_of(h2o_req_t *req);
+/* The Redis set indexing an account's sessions and login attempts (<prefix>a:<id>): session_store adds
+ * them, revoke deletes them all (an account disabled or its role, office or password changed). */
+void auth_account_index_key(const struct auth_worker *aw, const char *account_id, char *out, size_t cap);
 
 /* --- codes and tokens (codes.c) --- */
 #define AUTH_SALT_BYTES 32

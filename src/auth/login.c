@@ -98,13 +98,15 @@ static void start_attempt(h2o_req_t *req, struct login_state *st)
     randombytes_buf(id, sizeof(id));
     auth_hex(id, sizeof(id), st->login_id);
     auth_code_new(st->code);
-    char salt[2 * AUTH_SALT_BYTES + 1], mac[65], key[128], ttl[24];
+    char salt[2 * AUTH_SALT_BYTES + 1], mac[65], key[128], index[128], ttl[24];
     auth_code_seal(st->code, salt, mac);
     snprintf(key, sizeof(key), "%sl:%s", aw->cfg.prefix, st->login_id);
     snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)aw->cfg.code_ttl_s * 1000);
-    const char *argv[] = {key,        ttl,    "account", st->account, "role", st->role,   "office",
-                          st->office, "salt", salt,      "mac",       mac,    "attempts", "0"};
-    if (redis_evalsha(server_worker_redis(server_worker_of(req)), aw->session_store, 1, 14, argv, NULL,
+    /* indexed under the account, so that disabling it also ends a login waiting for its code */
+    auth_account_index_key(aw, st->account, index, sizeof(index));
+    const char *argv[] = {key,      index,      ttl,    ttl,  "account", st->account, "role",     st->role,
+                          "office", st->office, "salt", salt, "mac",     mac,         "attempts", "0"};
+    if (redis_evalsha(server_worker_redis(server_worker_of(req)), aw->session_store, 2, 16, argv, NULL,
                       on_attempt_stored, st) != 0) {
         auth_unavailable(req, "The session store");
         login_done(st);

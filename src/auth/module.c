@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,14 +19,33 @@ static const struct server_config_key keys[] = {
     {NULL, NULL},
 };
 
-/* KEYS[1]: the hash; ARGV[1]: TTL in ms; ARGV[2..]: field/value pairs. Adds field `created` (server ms). */
+/* KEYS[1]: the hash; ARGV[1]: TTL in ms; ARGV[2..]: field/value pairs. Adds field `created` (server ms).
+ * With KEYS[2], the account's index (auth_account_index_key()): KEYS[1] joins it (members that expired
+ * leave), the index lives at least ARGV[2] ms, and the pairs start at ARGV[3]. */
 static const char store_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))\n"
+    "local first = 2\n"
+    "if KEYS[2] then\n"
+    "  first = 3\n"
+    "  for _, k in ipairs(redis.call('SMEMBERS', KEYS[2])) do\n"
+    "    if redis.call('EXISTS', k) == 0 then redis.call('SREM', KEYS[2], k) end\n"
+    "  end\n"
+    "  redis.call('SADD', KEYS[2], KEYS[1])\n"
+    "  if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end\n"
+    "end\n"
     "redis.call('DEL', KEYS[1])\n"
-    "redis.call('HSET', KEYS[1], 'created', now, unpack(ARGV, 2))\n"
+    "redis.call('HSET', KEYS[1], 'created', now, unpack(ARGV, first))\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[1])\n"
     "return 1\n";
+
+/* KEYS[1]: an account's index. Ends every session and login attempt in it; returns how many there were. */
+static const char revoke_lua[] = "local n = 0\n"
+                                 "for _, k in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+                                 "  n = n + redis.call('DEL', k)\n"
+                                 "end\n"
+                                 "redis.call('DEL', KEYS[1])\n"
+                                 "return n\n";
 
 /* KEYS[1]: a session; ARGV: idle ms, absolute ms. Nil if absent or past its absolute timeout, else
  * {account, role, office, csrf} and the idle timeout restarts (never past the absolute one). */
@@ -68,6 +88,7 @@ static void worker_free(void *state)
     redis_script_free(aw->session_store);
     redis_script_free(aw->code_take);
     redis_script_free(aw->seat_back);
+    redis_script_free(aw->revoke);
     free(aw);
 }
 
@@ -96,8 +117,9 @@ static int worker_init(struct server_worker *w, void **state)
     aw->session_store = redis_script_create(store_lua);
     aw->code_take = redis_script_create(code_take_lua);
     aw->seat_back = redis_script_create(auth_seat_back_lua);
+    aw->revoke = redis_script_create(revoke_lua);
     if (aw->session_load == NULL || aw->session_store == NULL || aw->code_take == NULL ||
-        aw->seat_back == NULL)
+        aw->seat_back == NULL || aw->revoke == NULL)
         return -ENOMEM;
     int rc = auth_hashpool_acquire(cfg);
     if (rc != 0)
@@ -123,4 +145,9 @@ const struct server_module auth_server_module = {
 struct auth_worker *auth_worker_of(h2o_req_t *req)
 {
     return server_worker_module(server_worker_of(req), &auth_server_module);
+}
+
+void auth_account_index_key(const struct auth_worker *aw, const char *account_id, char *out, size_t cap)
+{
+    snprintf(out, cap, "%sa:%s", aw->cfg.prefix, account_id);
 }

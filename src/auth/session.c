@@ -285,15 +285,17 @@ int auth_session_create(struct auth_worker *aw, int64_t account_id, enum auth_ro
     sc->ctx = ctx;
     auth_token_new(token);
     auth_token_new(csrf);
-    char key[128], ttl[24], id[24];
+    char key[128], index[128], ttl[24], index_ttl[24], id[24];
     session_key(aw, token, key, sizeof(key));
     uint64_t ttl_s = aw->cfg.session_idle_s < aw->cfg.session_absolute_s ? aw->cfg.session_idle_s
                                                                          : aw->cfg.session_absolute_s;
     snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)ttl_s * 1000);
+    snprintf(index_ttl, sizeof(index_ttl), "%llu", (unsigned long long)aw->cfg.session_absolute_s * 1000);
     snprintf(id, sizeof(id), "%lld", (long long)account_id);
-    const char *argv[] = {key,      ttl,    "account", id,  "role", auth_role_name(role),
-                          "office", office, "csrf",    csrf};
-    int rc = redis_evalsha(server_worker_redis(aw->w), aw->session_store, 1, 10, argv, NULL, on_stored, sc);
+    auth_account_index_key(aw, id, index, sizeof(index));
+    const char *argv[] = {key,      index,  ttl,    index_ttl, "account", id, "role", auth_role_name(role),
+                          "office", office, "csrf", csrf};
+    int rc = redis_evalsha(server_worker_redis(aw->w), aw->session_store, 2, 12, argv, NULL, on_stored, sc);
     if (rc != 0)
         free(sc);
     return rc;

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,20 @@ static const char sql_ref[] =
     " ',' || coalesce((SELECT string_agg(op.procedure_code, ',') FROM office_procedures op"
     "   WHERE op.office_code = o.code), '') || ','"
     " FROM offices o WHERE o.active ORDER BY o.country, o.city, o.code";
+
+/* Bumped by every committed admin change of reference data; snapshots remember the value they were loaded
+ * under. */
+static atomic_uint_fast64_t ref_version = 1;
+
+void cal_ref_invalidate(void)
+{
+    atomic_fetch_add(&ref_version, 1);
+}
+
+uint64_t calendar_reference_version(void)
+{
+    return (uint64_t)atomic_load(&ref_version);
+}
 
 void cal_ref_free(struct cal_ref *r)
 {
@@ -97,6 +112,7 @@ static void on_ref(const struct pg_reply *reply, void *ctx)
             cal_ref_free(cw->ref);
             cw->ref = r;
             cw->ref_loaded_at = ring_now(cw->ring);
+            cw->ref_version = cw->ref_loading_version;
         }
     }
     wake(cw);
@@ -105,20 +121,24 @@ static void on_ref(const struct pg_reply *reply, void *ctx)
 int cal_ref_ensure(struct cal_worker *cw, struct cal_wait *w, int force_refresh)
 {
     uint64_t now = ring_now(cw->ring);
-    int fresh = cw->ref != NULL && now - cw->ref_loaded_at < cw->ref_ttl_ms;
+    uint64_t version = calendar_reference_version();
+    /* an admin changed reference data since this snapshot: requests wait for the new one */
+    int changed = cw->ref != NULL && cw->ref_version != version;
+    int fresh = cw->ref != NULL && now - cw->ref_loaded_at < cw->ref_ttl_ms && !changed;
     if (fresh && !force_refresh)
         return 0;
     if (!cw->ref_loading) {
         /* tries are rate-limited: a failed or recent one leaves the caller with what there is */
-        uint64_t gap = force_refresh ? REF_RETRY_MS : cw->ref == NULL ? 1000 : 0;
+        uint64_t gap = changed ? 0 : force_refresh ? REF_RETRY_MS : cw->ref == NULL ? 1000 : 0;
         if (cw->stopping || (cw->ref_tried_at != 0 && now - cw->ref_tried_at < gap))
             return 0;
         cw->ref_tried_at = now;
         if (pg_query(cw->pg, sql_ref, 0, NULL, on_ref, cw) != 0)
             return 0;
         cw->ref_loading = 1;
+        cw->ref_loading_version = version;
     }
-    if (cw->ref != NULL && !force_refresh)
+    if (cw->ref != NULL && !force_refresh && !changed)
         return 0; /* a stale snapshot answers while the refresh runs */
     w->next = cw->ref_waiters;
     cw->ref_waiters = w;

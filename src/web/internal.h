@@ -132,6 +132,7 @@ struct web_worker {
     uint64_t ref_ttl_ms;
     struct web_ref *ref;
     uint64_t ref_loaded_at, ref_tried_at;
+    uint64_t ref_version, ref_loading_version; /* calendar_reference_version() of the copy / the load */
     int ref_loading, stopping;
     struct web_ref_wait *waiters;
 };

@@ -4,6 +4,7 @@
  * views costs one query per worker per TTL). Requests arriving before the first load wait for it.
  */
 #include "internal.h"
+#include "citas/calendar.h"
 #include "citas/pg.h"
 #include "citas/ring.h"
 
@@ -192,6 +193,7 @@ static void on_loaded(const struct pg_reply *reply, void *ctx)
             web_ref_free(ww->ref);
             ww->ref = r;
             ww->ref_loaded_at = ring_now(ww->ring);
+            ww->ref_version = ww->ref_loading_version;
         }
     }
     wake(ww);
@@ -214,6 +216,7 @@ static int load(struct web_worker *ww)
     if (pg_tx_commit(tx, on_loaded, ww) != 0)
         return 0;
     ww->ref_loading = 1;
+    ww->ref_loading_version = calendar_reference_version();
     return 1;
 }
 
@@ -231,14 +234,16 @@ void web_with_ref(h2o_req_t *req, web_ref_cb cb, void *ctx)
         return;
     }
     uint64_t now = ring_now(ww->ring);
-    if (ww->ref != NULL) {
+    /* an admin changed offices or their settings since this copy (calendar_reference_version()): wait for
+     * the new one; a copy that is only old answers while the new one loads */
+    if (ww->ref != NULL && ww->ref_version == calendar_reference_version()) {
         if (now - ww->ref_loaded_at >= ww->ref_ttl_ms)
             load(ww); /* the stale copy answers meanwhile */
         cb(req, ww->ref, ctx);
         return;
     }
     if (!load(ww)) {
-        cb(req, NULL, ctx);
+        cb(req, ww->ref, ctx);
         return;
     }
     struct web_ref_wait *w = server_async_alloc(req, sizeof(*w));

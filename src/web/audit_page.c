@@ -91,7 +91,7 @@ static void audit_session(h2o_req_t *req, struct hdp *h)
     audit_field(&pg, "date", 0, "Desde", "From", f);
     audit_field(&pg, "date", 1, "Hasta", "To", f);
     audit_field(&pg, "text", 2, "Acción", "Action", f);
-    audit_field(&pg, "text", 3, "Autor (cuenta)", "Actor (account)", f);
+    audit_field(&pg, "text", 3, "Autor (número de cuenta)", "Actor (account id)", f);
     audit_field(&pg, "text", 4, "Sujeto", "Subject", f);
     audit_field(&pg, "text", 5, "Oficina", "Office", f);
     wb_fmt(b, "<button type=\"submit\">%s</button>\n</form>\n", T(&pg, "Filtrar", "Filter"));

@@ -12,6 +12,7 @@
  * Screenshots: $CITAS_TEST_ARTEFACTS or BUILD_DIR/meson-logs/screenshots/helpdesk.
  * Usage: helpdesk.js BUILD_DIR CITASD CITASCTL SMTP_SINK SITEVERIFY_STUB
  */
+const childProcess = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const h = require('./lib/harness');
@@ -40,7 +41,11 @@ async function main() {
     process.on('SIGINT', onSignal);
     try {
         const data = hd.makeData(env, citasctl);
-        await env.start();
+        // the audit chain's heads signed every half second, so that the audit page can say how far
+        const key = path.join(env.tmp, 'audit-key.pem'), pub = path.join(env.tmp, 'audit-pub.pem');
+        childProcess.execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', key]);
+        childProcess.execFileSync('openssl', ['pkey', '-in', key, '-pubout', '-out', pub]);
+        await env.start({CITAS_AUDIT_SIGNING_KEY: key, CITAS_AUDIT_PUBLIC_KEY: pub, CITAS_AUDIT_SIGN_INTERVAL_MS: '500'});
         browser = await h.launchChromium();
         const ctx = {t, env, browser, shots, data};
         await hd.anonymous(ctx);

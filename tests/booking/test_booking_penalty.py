@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Booking penalties end to end (booking_early_penalty_s, booking_captcha_penalty_s) against real citasd,
+Redis and PostgreSQL: a booking attempt before the release benches that account (429 with Retry-After reaching
+past the release) while another account books normally once the window opens; a refused captcha benches the
+account for the configured time, then it books; the order probe-before-captcha: a sold-out slot answers 409
+without spending the captcha.
+Usage: test_booking_penalty.py CITASD CITASCTL"""
+import os
+import random
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bk_env import Checks, Env  # noqa: E402
+
+t = Checks("booking_penalty")
+run = "".join(random.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(4))
+OFF = "TBP" + run[:3]
+EARLY_S, CAPTCHA_S = 4, 3
+env = Env(sys.argv[1], sys.argv[2], "penalty-" + run,
+          extra={"CITAS_BOOKING_EARLY_PENALTY_S": str(EARLY_S), "CITAS_BOOKING_CAPTCHA_PENALTY_S": str(CAPTCHA_S)})
+try:
+    env.office(OFF, "Europe/Madrid")
+    RELEASE_IN = 5
+    soon = env.window(OFF, "visa", ["2031-02-03 09:00", "2031-02-04 09:00"], 2, release_in_s=RELEASE_IN)
+    released_at = time.time() + RELEASE_IN
+    opened = env.window(OFF, "passport_renewal", ["2031-03-03 09:00", "2031-03-04 09:00"], 1)
+    people = env.citizens(4, "TBP" + run)
+    s = env.sessions([p[0] for p in people])
+    env.start()
+
+    # --- early: the attempt before the release is answered "not open yet" and benches the account ---
+    st, h, b = env.book(s[0], soon[0], "visa")
+    t.eq(st, 409, "before the release: 409")
+    t.check(isinstance(b, dict) and "opens at" in b.get("detail", ""), "says when it opens")
+    st, h, b = env.book(s[0], opened[0], "passport_renewal")
+    t.eq(st, 429, "the early account is benched on the booking route, any slot")
+    ra = int(h.get("retry-after", h.get("Retry-After", "0")) or 0)
+    left = released_at - time.time()
+    t.check(left + EARLY_S - 2 <= ra <= left + EARLY_S + 2,
+            "Retry-After %d s reaches past the release (%.1f s away) by the penalty (%d s)" % (ra, left, EARLY_S))
+    # another account is not touched
+    st, h, b = env.book(s[1], opened[0], "passport_renewal")
+    t.eq(st, 201, "another account books an open slot")
+
+    # --- probe before captcha: a sold-out slot answers 409 and the captcha is not consumed ---
+    st, h, b = env.book(s[2], opened[0], "passport_renewal", captcha="pass-kept-" + run)
+    t.eq(st, 409, "sold out")
+    t.check(isinstance(b, dict) and b.get("title") == "Sold out", "sold-out problem")
+    st, h, b = env.book(s[2], opened[1], "passport_renewal", captcha="pass-kept-" + run)
+    t.eq(st, 201, "the captcha response refused nothing on the sold-out slot: it still verifies once")
+
+    # --- a refused captcha benches the account for booking_captcha_penalty_s ---
+    time.sleep(max(0.0, released_at - time.time()) + 0.3)
+    st, h, b = env.book(s[3], soon[1], "visa", captcha="wrong-" + run)
+    t.eq(st, 403, "a refused captcha: 403")
+    st, h, b = env.book(s[3], soon[1], "visa")
+    t.eq(st, 429, "then benched")
+    ra = int(h.get("retry-after", h.get("Retry-After", "0")) or 0)
+    t.check(1 <= ra <= CAPTCHA_S, "Retry-After %d within the captcha penalty" % ra)
+    time.sleep(CAPTCHA_S + 0.3)
+    st, h, b = env.book(s[3], soon[1], "visa")
+    t.eq(st, 201, "after the penalty it books")
+
+    # --- the early account: still benched just after the release, free once the penalty is over ---
+    st, h, b = env.book(s[0], soon[0], "visa")
+    if time.time() < released_at + EARLY_S - 0.5:
+        t.eq(st, 429, "the early account is still benched after the release")
+    wait = released_at + EARLY_S - time.time() + 0.3
+    if wait > 0:
+        time.sleep(wait)
+    st, h, b = env.book(s[0], soon[0], "visa")
+    t.eq(st, 201, "the early account books once its penalty is over")
+finally:
+    env.close()
+sys.exit(t.finish())

@@ -104,9 +104,11 @@ static void list_render(h2o_req_t *req, struct hdp *h, const PGresult *const *re
 
     int n = PQntuples(r);
     long total = n > 0 ? strtol(PQgetvalue(r, 0, 8), NULL, 10) : 0;
-    wb_fmt(b, "<p class=\"summary\" role=\"status\">%ld %s", total,
-           total == 1 ? T(&pg, "incidencia", "ticket") : T(&pg, "incidencias", "tickets"));
-    wb_raw(b, " · <a class=\"csv\" href=\"/api/v1/tickets?format=csv");
+    wb_raw(b, "<p class=\"summary\" role=\"status\">");
+    if (n > 0 || f->page == 1)
+        wb_fmt(b, "%ld %s · ", total,
+               total == 1 ? T(&pg, "incidencia", "ticket") : T(&pg, "incidencias", "tickets"));
+    wb_raw(b, "<a class=\"csv\" href=\"/api/v1/tickets?format=csv");
     filter_query(b, f);
     wb_fmt(b, "\" download>%s</a></p>\n", T(&pg, "Exportar CSV", "Export CSV"));
     if (n > 0) {
@@ -146,7 +148,12 @@ static void list_render(h2o_req_t *req, struct hdp *h, const PGresult *const *re
     }
     if (n > 0)
         wb_raw(b, "</tbody></table></div>\n");
-    else
+    else if (f->page > 1) { /* past the last page: the window count is not known here */
+        wb_fmt(b, "<p>%s <a href=\"/helpdesk?page=1",
+               T(&pg, "Esta página está vacía.", "This page is empty."));
+        filter_query(b, f);
+        wb_fmt(b, "\">%s</a></p>\n", T(&pg, "Ir a la primera página", "Go to the first page"));
+    } else
         wb_fmt(b, "<p>%s</p>\n",
                T(&pg, "Ninguna incidencia coincide con los filtros.", "No ticket matches the filters."));
     long pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;

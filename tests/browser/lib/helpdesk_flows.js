@@ -231,6 +231,8 @@ async function agent(ctx) {
     const last = await p.locator('table.tickets tbody tr').allInnerTexts();
     t.check(last.length === 1 && last[0].includes(`${many} 0`), `page 2: the oldest one (${last.length})`);
     t.eq(await p.getByRole('link', {name: /m[áa]s recientes/i}).count(), 1, 'page 2: a link back to newer');
+    await tab.page.goto('/helpdesk?page=9&q=' + encodeURIComponent(many));
+    t.match(await mainText(tab), /esta p[áa]gina est[áa] vac[íi]a/i, 'past the last page: says so, with a way back');
 
     // detail: a note, reassignment, states
     await tab.page.goto('/helpdesk?q=' + encodeURIComponent(number));

@@ -172,6 +172,7 @@ void hdp_open(struct web_page *pg, h2o_req_t *req, struct hdp *h, const char *ti
         {"stats", "/helpdesk/stats", "Estadísticas", "Statistics", HDP_HELPDESK_ROLES},
         {"lookup", "/helpdesk/lookup", "Consultar citas", "Look up appointments", HDP_HELPDESK_ROLES},
         {"audit", "/staff/audit", "Registro de auditoría", "Audit log", HDP_AUDIT_ROLES},
+        {"console", "/staff", "Consola del personal", "Staff console", HDP_AUDIT_ROLES},
     };
     wb_fmt(b, "<nav class=\"subnav\" aria-label=\"%s\"><ul>", T(pg, "Personal", "Staff"));
     for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {

@@ -456,6 +456,10 @@ async function refusals(ctx) {
     t.check((await mainText(ca)).includes(data.office.code), 'consular_admin: the page names their office');
     t.check(!(await mainText(ca)).includes('appointment.lookup'), 'consular_admin: no look-up records (no office)');
     t.eq(await ca.page.getByRole('link', {name: /consultar citas/i}).count(), 0, 'consular_admin: no help-desk links');
+    const consoleLink = ca.page.getByRole('link', {name: /consola del personal/i});
+    t.eq(await consoleLink.count(), 1, 'consular_admin: a link to the staff console');
+    await ca.settleAfter(() => consoleLink.click());
+    t.eq(new URL(ca.page.url()).pathname, '/staff', 'the link leads to /staff');
     r = await ca.page.goto('/helpdesk/stats');
     t.eq(r.status(), 403, 'consular_admin: /helpdesk/stats is 403');
     await ca.ctx.close();

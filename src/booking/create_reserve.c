@@ -205,7 +205,8 @@ static void check_stale(struct bk_attempt *a, const char *code)
 
 static int run_reserve(struct bk_attempt *a, int probe, redis_reply_cb cb)
 {
-    char slotk[BK_KEY_MAX], freek[BK_KEY_MAX], holds[BK_KEY_MAX], proc[BK_KEY_MAX], id[24], ttl[24], next[8];
+    char slotk[BK_KEY_MAX], freek[BK_KEY_MAX], holds[BK_KEY_MAX], proc[BK_KEY_MAX], id[24], ttl[24], next[8],
+        spread[16];
     bk_key_slot(slotk, a->k.office, a->k.slot);
     bk_key_free(freek, a->k.office, a->k.slot);
     bk_key_holds(holds, a->k.office);
@@ -213,6 +214,7 @@ static int run_reserve(struct bk_attempt *a, int probe, redis_reply_cb cb)
     snprintf(id, sizeof(id), "%" PRId64, a->k.slot);
     snprintf(ttl, sizeof(ttl), "%" PRIu64, a->bw->hold_ttl_ms);
     snprintf(next, sizeof(next), "%" PRIu64, a->bw->next_dates);
+    snprintf(spread, sizeof(spread), "%u", (unsigned)arc4random_uniform(1u << 30));
     /* a probe has no person key yet: KEYS[4] is then another key of the office (hash slot routing) */
     const char *argv[] = {slotk,
                           freek,
@@ -224,8 +226,9 @@ static int run_reserve(struct bk_attempt *a, int probe, redis_reply_cb cb)
                           ttl,
                           a->reschedule ? a->old_code : "",
                           next,
-                          probe ? "probe" : ""};
-    return redis_evalsha(a->bw->redis, a->bw->reserve, 5, 11, argv, NULL, cb, a);
+                          probe ? "probe" : "",
+                          spread};
+    return redis_evalsha(a->bw->redis, a->bw->reserve, 5, 12, argv, NULL, cb, a);
 }
 
 void bk_att_probe(struct bk_attempt *a)

@@ -5,7 +5,8 @@
 -- ARGV[1] slot id   ARGV[2] procedure   ARGV[3] hold TTL (ms)
 -- ARGV[4] code of the appointment being rescheduled ("" for a new booking)   ARGV[5] next dates wanted
 -- ARGV[6] "probe": check everything but the person and take nothing (KEYS[4] is then any key of the
---         office); answers {"free"} when a seat is there. Attempts probe first so that the losers of a
+--         office); answers {"free"} when a seat is there.
+-- ARGV[7] a random non-negative integer: where each day's choice of a suggested slot starts. Attempts probe first so that the losers of a
 --         sold-out slot are answered before the account is even looked up (no PostgreSQL for them).
 -- Replies: {"ok", seat, start, local, window}, {"no_slot"}, {"wrong_procedure"}, {"closed"}, {"past"},
 -- {"not_released", release_ms}, {"already", person_value}, {"sold_out", id1, start1, local1, id2, ...},
@@ -32,35 +33,54 @@ local function reclaim()
     end
 end
 
--- Up to `want` next days (office-local) with a free seat in an open, released slot of the procedure.
--- Cached for a second: under a surge most attempts lose and all of them ask the same question.
+-- Up to `want` next days (office-local) with a free seat in an open, released slot of the procedure, one
+-- slot per day. Under a surge most attempts lose and all of them ask: the candidates (up to 500 slots with
+-- seats, by day) are cached for a second, and each answer picks, per day, a slot that still has a seat
+-- starting at a position given by ARGV[7] (a random number from the caller), so that the losers of one
+-- moment spread over a day's slots instead of all retrying its first one.
 local function next_dates(want)
     local cache = 'bk:' .. tag .. ':next:' .. ARGV[2]
     local c = redis.call('GET', cache)
+    local days
     if c then
-        return cjson.decode(c)
-    end
-    local out, seen, days = {}, {}, 0
-    local ids = redis.call('ZRANGEBYSCORE', KEYS[5], math.floor(now_ms / 1000) + 1, '+inf', 'LIMIT', 0, 500)
-    for _, id in ipairs(ids) do
-        if redis.call('SCARD', 'cal:' .. tag .. ':free:' .. id) > 0 then
-            local h = redis.call('HMGET', 'cal:' .. tag .. ':slot:' .. id, 'state', 'local', 'start', 'release')
-            if h[1] == 'open' and h[2] and tonumber(h[4] or '0') <= now_ms then
-                local day = string.sub(h[2], 1, 10)
-                if not seen[day] then
-                    seen[day] = true
-                    days = days + 1
-                    out[#out + 1] = id
-                    out[#out + 1] = h[3]
-                    out[#out + 1] = h[2]
-                    if days >= want then
-                        break
+        days = cjson.decode(c)
+    else
+        days = {}
+        local index = {}
+        local ids = redis.call('ZRANGEBYSCORE', KEYS[5], math.floor(now_ms / 1000) + 1, '+inf', 'LIMIT', 0, 500)
+        for _, id in ipairs(ids) do
+            if redis.call('SCARD', 'cal:' .. tag .. ':free:' .. id) > 0 then
+                local h = redis.call('HMGET', 'cal:' .. tag .. ':slot:' .. id, 'state', 'local', 'start', 'release')
+                if h[1] == 'open' and h[2] and tonumber(h[4] or '0') <= now_ms then
+                    local day = string.sub(h[2], 1, 10)
+                    if not index[day] then
+                        if #days >= want then
+                            break
+                        end
+                        days[#days + 1] = {}
+                        index[day] = #days
                     end
+                    local d = days[index[day]]
+                    d[#d + 1] = {id, h[3], h[2]}
                 end
             end
         end
+        redis.call('SET', cache, cjson.encode(days), 'PX', 1000)
     end
-    redis.call('SET', cache, cjson.encode(out), 'PX', 1000)
+    local out = {}
+    local r = tonumber(ARGV[7] or '0') or 0
+    for _, d in ipairs(days) do
+        local n = #d
+        for k = 0, n - 1 do
+            local e = d[(r + k) % n + 1]
+            if redis.call('SCARD', 'cal:' .. tag .. ':free:' .. e[1]) > 0 then
+                out[#out + 1] = e[1]
+                out[#out + 1] = e[2]
+                out[#out + 1] = e[3]
+                break
+            end
+        end
+    end
     return out
 end
 

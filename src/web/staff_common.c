@@ -253,7 +253,7 @@ void stp_open(struct web_page *pg, h2o_req_t *req, struct stp *s, const char *ti
            T(pg, "Consola del personal", "Staff console"));
     int all =
         s->role == AUTH_ROLE_SYSADMIN || (s->role == AUTH_ROLE_CONSULAR_ADMIN && s->own_office[0] == '\0');
-    nav_item(pg, "/staff", "", all ? T(pg, "Oficinas", "Offices") : T(pg, "Inicio", "Start"),
+    nav_item(pg, "/staff", "", all ? T(pg, "Elegir oficina", "Choose an office") : T(pg, "Inicio", "Start"),
              strcmp(current, "home") == 0);
     const char *off = s->office[0] != '\0' ? s->office : s->own_office;
     if (off[0] != '\0') {

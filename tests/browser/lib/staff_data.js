@@ -46,6 +46,7 @@ function makeData(env, citasctl) {
         staffB: {role: 'consular_staff', name: `Staff B ${env.tag}`, office: other.code, lang: 'es'},
         helpdesk: {role: 'helpdesk', name: `Mesa ${env.tag}`, lang: 'es'},
         sysadmin: {role: 'sysadmin', name: `Sysadmin ${env.tag}`, lang: 'es'},
+        netAdmin: {role: 'consular_admin', name: `Network Admin ${env.tag}`, lang: 'en'}, // no office: every office
     };
     for (const [k, who] of Object.entries(people)) {
         who.email = `st${k.toLowerCase()}${tag}@staff.example.com`;

@@ -379,10 +379,26 @@ async function refusals(ctx) {
 
     const hd = await newTab(ctx, 'es', 'refusal-helpdesk');
     await login(ctx, hd, data.helpdesk);
+    await hd.page.goto('/staff');
+    t.eq(new URL(hd.page.url()).pathname, '/helpdesk', 'help desk on /staff: sent on to /helpdesk');
     await refused(ctx, hd, `/staff/offices/${off}/agenda`, 'helpdesk-agenda');
     await refused(ctx, hd, `/staff/offices/${off}/windows/new`, 'helpdesk-new-window');
     await refused(ctx, hd, '/staff/admin/offices', 'helpdesk-admin');
     await hd.ctx.close();
+
+    // a consular admin without an office chooses any office, but the sysadmin's pages stay closed
+    const na = await newTab(ctx, 'en', 'network-admin');
+    t.eq(await login(ctx, na, data.netAdmin), '/staff', 'consular admin without office land on /staff');
+    await na.settle('network-admin-chooser');
+    await na.page.getByLabel('Office', {exact: true}).selectOption(data.other.code);
+    await na.settleAfter(() => na.page.getByRole('button', {name: 'Open'}).click());
+    await na.settle('network-admin-chosen');
+    await na.settleAfter(() => na.page.locator(`a[href="/staff/offices/${data.other.code}/settings"]`).click());
+    const info = await na.settle('network-admin-other-settings');
+    t.check(info.h1[0].includes('Other consulate'), `consular admin without office: another office's settings (${info.h1[0]})`);
+    t.check(await na.page.locator('form.hours-form').count() === 1, 'consular admin without office: may change them');
+    await refused(ctx, na, '/staff/admin/offices', 'network-admin-sysadmin-pages');
+    await na.ctx.close();
 
     const b = await newTab(ctx, 'es', 'refusal-office-b');
     t.eq(await login(ctx, b, data.staffB), '/staff', 'staff of office B land on /staff');

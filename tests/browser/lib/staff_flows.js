@@ -349,6 +349,17 @@ async function sysadmin(ctx) {
     await tab.settle('staff-disabled');
     t.eq(one("SELECT disabled FROM accounts WHERE email = :'p1'", email)[0], 't', 'the account is disabled');
     t.match(await srow.locator('.state').innerText(), /desactivada/i, 'staff list: says disabled');
+    // bad input: an HTML error page with a 4xx, never a 5xx
+    for (const [path, status] of [[`/staff/offices/${data.office.code}/agenda?date=2026-13-45`, 400],
+        [`/staff/offices/${data.office.code}/cancel-day?date=nope`, 400], ['/staff/offices/NOPE9X/agenda', 404],
+        ['/staff/offices/%3Cscript%3E/windows', 404], ['/staff/admin/staff/12abc', 404], ['/staff/admin/staff/999999999', 404],
+        ['/staff/admin/offices/ZZZ99', 404]]) {
+        const r = await p.goto(path);
+        t.eq(r && r.status(), status, `bad input ${path}: ${status}`);
+        const ct = (r && r.headers()['content-type']) || '';
+        t.match(ct, /^text\/html/, `bad input ${path}: an HTML page`);
+    }
+    await tab.settle('bad-input-page');
     // filtered by office
     await tab.goto(`/staff/admin/staff?f_office=${code}`, 'staff-filtered');
     t.eq(await p.locator('#staff tbody tr').count(), 1, 'staff list filtered by the new office: one account');

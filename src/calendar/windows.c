@@ -37,7 +37,7 @@ static const char sql_audit_open[] =
     " w.office_code, 'window', w.id, 'procedure', w.procedure_code, 'first_day', w.first_day, 'last_day',"
     " w.last_day, 'slot_minutes', w.slot_minutes, 'seats_per_slot', w.seats_per_slot, 'release_at',"
     " w.release_at, 'excluded_days', w.excluded_days, 'slots', (SELECT count(*) FROM slots s WHERE"
-    " s.window_id = w.id)), $2::inet) FROM calendar_windows w WHERE w.id = "
+    " s.window_id = w.id)), nullif($2, '')::inet) FROM calendar_windows w WHERE w.id = "
     "currval('calendar_windows_id_seq')";
 static const char sql_preview[] =
     "SELECT calendar_iso(g.starts_at, c.tz), to_char(g.local_start, 'YYYY-MM-DD\"T\"HH24:MI')"
@@ -557,7 +557,7 @@ static const char sql_close[] =
     " RETURNING id, procedure_code),"
     " au AS (SELECT audit_add($3::bigint, NULL, 'window.close', 'window:' || c.id, "
     "jsonb_build_object('office',"
-    " $2::text, 'window', c.id, 'procedure', c.procedure_code), $4::inet) FROM c)"
+    " $2::text, 'window', c.id, 'procedure', c.procedure_code), nullif($4, '')::inet) FROM c)"
     " SELECT c.id FROM c, au";
 static const char sql_close_slots[] = "SELECT id FROM slots WHERE window_id = $1::bigint AND office_code = $2"
                                       " ORDER BY id";

@@ -136,8 +136,21 @@ check "nothing pending" eq "$(q "SELECT count(*) FROM audit_pending")" 0
 check "chained in pending order" eq "$(q "SELECT string_agg(subject, ',' ORDER BY id) FROM audit_log WHERE id > 21")" \
     "window:1,window:2,window:3,window:4,window:5"
 check "they link to the old head" eq "$(q "SELECT (SELECT prev_hash FROM audit_log WHERE id = 22) = (SELECT hash FROM audit_log WHERE id = 21)")" t
+# one chainer at a time: while a transaction holds the chain lock, a chainer without wait skips its turn
+q "SELECT audit_add(NULL, 'system', 'test.lock', 'lock:1', NULL, NULL)" >/dev/null
+psql "$NEWDSN" -qAtX -c "BEGIN" -c "SELECT audit_chain_pending(0)" -c "SELECT pg_sleep(5)" -c "COMMIT" >/dev/null &
+holder=$!
+for _ in $(seq 100); do
+    [ "$(q "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory'
+           AND l.granted AND d.datname = current_database()")" != 0 ] && break
+    sleep 0.1
+done
+check "a second chainer skips its turn (-1)" eq "$(q "SELECT audit_chain_pending(10)")" -1
+check "and one that waits gets the record" eq "$(q "SELECT audit_chain_pending(10, true)")" 1
+wait $holder
 check "tamper a chained record" unsafe audit_log "UPDATE audit_log SET client_ip = '198.51.100.99' WHERE id = 24"
 check "reported at 24" verify 1 "BROKEN at record 24: hash does not match"
+check "the lock test's record chained after the others" eq "$(q "SELECT id FROM audit_log WHERE subject = 'lock:1'")" 27
 
 echo "audit-verify: $passed passed, $failed failed"
 [ "$failed" = 0 ] && [ "$passed" -gt 0 ]

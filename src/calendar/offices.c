@@ -123,8 +123,8 @@ static int country_ok(const char *s, size_t n)
 {
     if (n != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z')
         return 0;
-    for (const char *p = iso_countries; *p; p += 3)
-        if (p[0] == s[0] && p[1] == s[1])
+    for (size_t i = 0; i + 2 < sizeof(iso_countries); i += 3) /* "AD AE ... ZW": a code every 3 bytes */
+        if (iso_countries[i] == s[0] && iso_countries[i + 1] == s[1])
             return 1;
     return 0;
 }

@@ -286,7 +286,8 @@ static int parse_hours(h2o_req_t *req, const struct json_value *body, const char
         }
         iv[i].opens = parse_hhmm(json_get(o, "opens"));
         iv[i].closes = parse_hhmm(json_get(o, "closes"));
-        if (wd->number != (int)wd->number || wd->number < 1 || wd->number > 7) {
+        /* the range first: casting a huge number to int would be undefined */
+        if (wd->number < 1 || wd->number > 7 || wd->number != (int)wd->number) {
             snprintf(d, sizeof(d), "hours[%zu].weekday: 1 (Monday) to 7 (Sunday).", i);
         } else if (iv[i].opens < 0 || iv[i].closes < 0) {
             snprintf(d, sizeof(d), "hours[%zu]: opens and closes are times HH:MM (00:00 to 23:59).", i);

@@ -115,6 +115,10 @@ static void on_ref(const struct pg_reply *reply, void *ctx)
             cw->ref_version = cw->ref_loading_version;
         }
     }
+    /* a reload after an admin change that failed: the old snapshot answers (requests stop waiting for this
+     * version) until the TTL tries again */
+    if (cw->ref != NULL && cw->ref_version != cw->ref_loading_version)
+        cw->ref_version = cw->ref_loading_version;
     wake(cw);
 }
 

@@ -196,6 +196,8 @@ static void on_loaded(const struct pg_reply *reply, void *ctx)
             ww->ref_version = ww->ref_loading_version;
         }
     }
+    if (ww->ref != NULL) /* a failed reload after an admin change: the old copy answers until the TTL */
+        ww->ref_version = ww->ref_loading_version;
     wake(ww);
 }
 
@@ -205,7 +207,9 @@ static int load(struct web_worker *ww)
     uint64_t now = ring_now(ww->ring);
     if (ww->ref_loading)
         return 1;
-    if (ww->stopping || (ww->ref_tried_at != 0 && now - ww->ref_tried_at < REF_RETRY_MS))
+    /* the first try after an admin change (calendar_reference_version()) is not held back */
+    if (ww->stopping || (ww->ref_tried_at != 0 && now - ww->ref_tried_at < REF_RETRY_MS &&
+                         ww->ref_loading_version == calendar_reference_version()))
         return 0;
     ww->ref_tried_at = now;
     struct pg_tx *tx = pg_tx_begin(ww->pg);

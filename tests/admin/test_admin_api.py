@@ -248,6 +248,12 @@ try:
     t.eq(free, 2, "both seats of office A are back in availability")
     st, _, b = env.book(s_c1, slot_a, PROC)
     t.eq(st, 201, "citizen 1 can book the freed seat again")
+    code_a3 = (b or {}).get("code", "")
+    st, _, b = env.http("POST", "/api/v1/admin/appointments/%s/check-in" % code_a3, None, s_cs_a)
+    t.eq((st, (b or {}).get("state")), (200, "checked_in"), "staff of A checks the citizen in")
+    st, h, b = env.http("DELETE", "/api/v1/admin/appointments/" + code_a3, None, s_cs_a)
+    t.check(is_problem(st, h, b, 409) and "checked_in" in b.get("detail", ""),
+            "a checked-in appointment cannot be cancelled: 409")
 
     # --- consular admin of A: settings writes ---
     def put(path, body, sess=s_ca_a):
@@ -328,6 +334,12 @@ try:
                         {"hours": [{"weekday": 5, "opens": "08:00", "closes": "12:00"}]}, s_ca_all)
     t.eq((st, (b or {}).get("hours")), (200, [{"weekday": 5, "opens": "08:00", "closes": "12:00"}]),
          "an admin of every office changes B's hours")
+    st, _, b = env.http("POST", "/api/v1/admin/offices/%s/holidays" % OFF_B, {"day": "2031-05-01", "name": "Día del "
+                        "Trabajo"}, s_sa)
+    t.eq(st, 201, "sysadmin adds a holiday to B")
+    st, _, b = env.http("GET", "/api/v1/admin/offices/%s/settings" % OFF_B, sess=s_cs_b)
+    t.eq((st, (b or {}).get("holidays")), (200, [{"day": "2031-05-01", "name": "Día del Trabajo"}]),
+         "staff of B reads it")
     st, h, b = env.http("GET", "/api/v1/admin/offices/NOPE%s/settings" % run, sess=s_sa)
     t.check(is_problem(st, h, b, 404), "settings of an unknown office: 404")
     st, h, b = env.http("PUT", "/api/v1/admin/offices/NOPE%s/hours" % run, {"hours": []}, s_sa)

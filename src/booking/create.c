@@ -20,6 +20,8 @@
  * struct and the steps they hand over to are in create.h.
  * Penalties (booking_early_penalty_s, booking_captcha_penalty_s): a booking before the release or a refused
  * captcha benches the account on the booking route (guard_penalize()); RATE then answers 429.
+ * The release lottery (booking_release_lottery_ms, create_reserve.c): a probe that finds a seat in that span
+ * after the slot's release waits once for a random moment of it, then probes again.
  */
 #include "create.h"
 

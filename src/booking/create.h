@@ -24,6 +24,10 @@ struct bk_attempt {
     int64_t start;
     char local[20];
     struct bk_info info;
+    /* the release lottery: an attempt in the first booking_release_lottery_ms after a slot's release waits
+     * until a random moment of that span (once), then probes again */
+    struct ring_op wait;
+    int admitted;
     /* the answer to give once the seat is settled */
     int fail_status, retry;
     const char *fail_title;

@@ -105,6 +105,40 @@ static void on_reserved(struct redis_client *c, const redisReply *r, const char 
     refused(a, r, what);
 }
 
+static void on_admitted(struct ring_op *op, int res)
+{
+    struct bk_attempt *a = op->data;
+    if (res == -ECANCELED) /* the worker stops */
+        bk_att_answer(a, 503, NULL, "Booking");
+    else if (server_async_req(a) == NULL)
+        bk_att_done(a);
+    else
+        bk_att_probe(a);
+}
+
+/*
+ * The release lottery: people click within a second or two of the release, scripts at its first
+ * millisecond. An attempt that finds a seat during the first booking_release_lottery_ms after the slot's
+ * release waits (once) until a random moment of that span and probes again, so that everyone who came in
+ * that span is served in random order. Returns 1 when the attempt now waits.
+ */
+static int lottery(struct bk_attempt *a, const redisReply *r)
+{
+    uint64_t span = a->bw->release_lottery_ms;
+    int64_t rel = 0, now = 0;
+    const char *rs = elem(r, 1), *ns = elem(r, 2);
+    if (span == 0 || a->admitted || a->reschedule || rs == NULL || ns == NULL ||
+        bk_parse_i64(rs, strlen(rs), &rel) != 0 || bk_parse_i64(ns, strlen(ns), &now) != 0 ||
+        now >= rel + (int64_t)span)
+        return 0;
+    a->admitted = 1;
+    int64_t at = rel + (int64_t)arc4random_uniform((uint32_t)span + 1);
+    if (at <= now)
+        return 0;
+    a->wait = (struct ring_op){.cb = on_admitted, .data = a};
+    return ring_timeout(a->bw->ring, &a->wait, (uint64_t)(at - now)) == 0;
+}
+
 static void on_probed(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
 {
     (void)c;
@@ -116,7 +150,7 @@ static void on_probed(struct redis_client *c, const redisReply *r, const char *e
     if (strcmp(elem(r, 0), "free") == 0) {
         if (server_async_req(a) == NULL)
             bk_att_done(a);
-        else
+        else if (!lottery(a, r))
             bk_att_captcha(a);
         return;
     }

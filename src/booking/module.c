@@ -23,6 +23,8 @@ static const struct server_config_key keys[] = {
     {"booking_early_penalty_s", "0"},       /* a booking before the release benches the account until the
                                                release and this long after it (0: off) */
     {"booking_captcha_penalty_s", "0"},     /* a refused captcha benches the account this long (0: off) */
+    {"booking_release_lottery_ms", "0"},    /* attempts in this span after a release are served in random
+                                               order (0: off) */
     {NULL, NULL},
 };
 
@@ -157,7 +159,9 @@ static int worker_init(struct server_worker *w, void **state)
         get_uint(c, "booking_reconcile_delay_ms", &bw->reconcile_delay_ms) != 0 ||
         get_uint(c, "booking_account_cache_s", &bw->account_cache_s) != 0 || bw->account_cache_s == 0 ||
         get_uint(c, "booking_early_penalty_s", &bw->early_penalty_s) != 0 ||
-        get_uint(c, "booking_captcha_penalty_s", &bw->captcha_penalty_s) != 0)
+        get_uint(c, "booking_captcha_penalty_s", &bw->captcha_penalty_s) != 0 ||
+        get_uint(c, "booking_release_lottery_ms", &bw->release_lottery_ms) != 0 ||
+        bw->release_lottery_ms > 60000)
         return -EINVAL;
     bw->reserve = redis_script_create(bk_reserve_lua);
     bw->confirm = redis_script_create(bk_confirm_lua);

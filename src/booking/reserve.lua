@@ -10,7 +10,7 @@
 --         sold-out slot are answered before the account is even looked up (no PostgreSQL for them).
 -- Replies: {"ok", seat, start, local, window}, {"no_slot"}, {"wrong_procedure"}, {"closed"}, {"past"},
 -- {"not_released", release_ms}, {"already", person_value}, {"sold_out", id1, start1, local1, id2, ...},
--- {"free"} (probe only)
+-- {"free", release_ms, now_ms} (probe only)
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tag = string.match(KEYS[1], '^cal:({[^}]*}):')
@@ -115,7 +115,7 @@ reclaim()
 local seat = nil
 if probe then
     if redis.call('SCARD', KEYS[2]) > 0 then
-        return {'free'}
+        return {'free', s[5] or '0', tostring(now_ms)}
     end
 else
     seat = redis.call('SPOP', KEYS[2])

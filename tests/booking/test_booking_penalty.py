@@ -3,29 +3,33 @@
 Redis and PostgreSQL: a booking attempt before the release benches that account (429 with Retry-After reaching
 past the release) while another account books normally once the window opens; a refused captcha benches the
 account for the configured time, then it books; the order probe-before-captcha: a sold-out slot answers 409
-without spending the captcha.
+without spending the captcha; the release lottery (booking_release_lottery_ms): attempts right after a release
+wait for a random moment of the span, none longer.
 Usage: test_booking_penalty.py CITASD CITASCTL"""
 import os
 import random
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bk_env import Checks, Env  # noqa: E402
+from bk_env import Checks, Env, psql  # noqa: E402
 
 t = Checks("booking_penalty")
 run = "".join(random.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(4))
 OFF = "TBP" + run[:3]
-EARLY_S, CAPTCHA_S = 4, 3
+EARLY_S, CAPTCHA_S, LOTTERY_MS = 4, 3, 1500
 env = Env(sys.argv[1], sys.argv[2], "penalty-" + run,
-          extra={"CITAS_BOOKING_EARLY_PENALTY_S": str(EARLY_S), "CITAS_BOOKING_CAPTCHA_PENALTY_S": str(CAPTCHA_S)})
+          extra={"CITAS_BOOKING_EARLY_PENALTY_S": str(EARLY_S), "CITAS_BOOKING_CAPTCHA_PENALTY_S": str(CAPTCHA_S),
+                 "CITAS_BOOKING_RELEASE_LOTTERY_MS": str(LOTTERY_MS)})
 try:
     env.office(OFF, "Europe/Madrid")
     RELEASE_IN = 5
     soon = env.window(OFF, "visa", ["2031-02-03 09:00", "2031-02-04 09:00"], 2, release_in_s=RELEASE_IN)
     released_at = time.time() + RELEASE_IN
     opened = env.window(OFF, "passport_renewal", ["2031-03-03 09:00", "2031-03-04 09:00"], 1)
-    people = env.citizens(4, "TBP" + run)
+    lot = env.window(OFF, "legalisation", ["2031-05-05 09:00"], 10, release_in_s=RELEASE_IN + 1)
+    people = env.citizens(12, "TBP" + run)
     s = env.sessions([p[0] for p in people])
     env.start()
 
@@ -50,8 +54,29 @@ try:
     st, h, b = env.book(s[2], opened[1], "passport_renewal", captcha="pass-kept-" + run)
     t.eq(st, 201, "the captcha response refused nothing on the sold-out slot: it still verifies once")
 
+    # --- the release lottery: 8 attempts at the release wait for random moments of the span ---
+    lot_at = float(psql("SELECT extract(epoch FROM w.release_at) FROM calendar_windows w JOIN slots s "
+                        "ON s.window_id = w.id WHERE s.id = :'p1'", lot[0])[0][0])
+    time.sleep(max(0.0, lot_at - time.time()) + 0.1)
+    took = [None] * 8
+
+    def one(i):
+        t0 = time.time()
+        st = env.book(s[4 + i], lot[0], "legalisation")[0]
+        took[i] = (st, time.time() - t0)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    t.check(all(x is not None and x[0] == 201 for x in took), "all 8 book in the lottery: %r" % took)
+    waits = sorted(x[1] for x in took if x is not None)
+    t.check(waits[-1] > 0.3, "some waited for their draw (longest %.2f s): %r" % (waits[-1], took))
+    t.check(waits[-1] < LOTTERY_MS / 1000.0 + 1.5, "nobody waited past the span (longest %.2f s)" % waits[-1])
+
     # --- a refused captcha benches the account for booking_captcha_penalty_s ---
-    time.sleep(max(0.0, released_at - time.time()) + 0.3)
+    time.sleep(max(0.0, lot_at + LOTTERY_MS / 1000.0 - time.time()) + 0.1)
     st, h, b = env.book(s[3], soon[1], "visa", captcha="wrong-" + run)
     t.eq(st, 403, "a refused captcha: 403")
     st, h, b = env.book(s[3], soon[1], "visa")
@@ -63,14 +88,16 @@ try:
     t.eq(st, 201, "after the penalty it books")
 
     # --- the early account: still benched just after the release, free once the penalty is over ---
-    st, h, b = env.book(s[0], soon[0], "visa")
     if time.time() < released_at + EARLY_S - 0.5:
+        st, h, b = env.book(s[0], soon[0], "visa")
         t.eq(st, 429, "the early account is still benched after the release")
     wait = released_at + EARLY_S - time.time() + 0.3
     if wait > 0:
         time.sleep(wait)
     st, h, b = env.book(s[0], soon[0], "visa")
-    t.eq(st, 201, "the early account books once its penalty is over")
+    t.eq(st, 201, "the early account books once its penalty is over (%r)" % (b,))
 finally:
     env.close()
+    if t.failed:
+        print(open(os.path.join(env.tmp, "citasd-%s.log" % env.tag)).read()[-3000:])
 sys.exit(t.finish())

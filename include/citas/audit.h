@@ -8,9 +8,9 @@
  * transaction-scoped advisory lock (one chainer at a time across every citasd instance) it deletes the
  * oldest pending rows and appends them with hash = sha256(prev_hash || canonical text of the record)
  * (audit_row_hash()). At shutdown worker 0 chains what is left and signs the new head, with a short
- * synchronous connection (no client is served any more then). UPDATE, DELETE and TRUNCATE of audit_log are refused by triggers;
- * pending rows can leave only through audit_chain_pending() (see sql/010 for what that guard does and does
- * not protect against). Every booking_events row (booked, cancelled, rescheduled, checked_in, no_show)
+ * synchronous connection (no client is served any more then). UPDATE, DELETE and TRUNCATE of audit_log are
+ * refused by triggers; pending rows can leave only through audit_chain_pending() (see sql/010 for what that
+ * guard does and does not protect against). Every booking_events row (booked, cancelled, rescheduled, checked_in, no_show)
  * becomes a record through a trigger, so the booking code records nothing itself.
  *
  * Worker 0 also signs the chain head every audit_sign_interval_ms with the Ed25519 key in

@@ -2,16 +2,16 @@
  * audit: the append-only, hash-chained audit log (sql/008_audit.sql, sql/010_audit_pending.sql).
  *
  * Recording is lock-free: audit_tx_add() and audit_record() insert the record into audit_pending in the
- * caller's transaction (SQL function audit_add(); no lock, no hash), so it is durable exactly when the
- * action is. citasd's worker 0 (this module) moves pending records into audit_log every
- * audit_chain_interval_ms, in batches of audit_chain_batch, with SQL function audit_chain_pending(): under a
- * transaction-scoped advisory lock (one chainer at a time across every citasd instance) it deletes the
- * oldest pending rows and appends them with hash = sha256(prev_hash || canonical text of the record)
- * (audit_row_hash()). At shutdown worker 0 chains what is left and signs the new head, with a short
- * synchronous connection (no client is served any more then). UPDATE, DELETE and TRUNCATE of audit_log are
- * refused by triggers; pending rows can leave only through audit_chain_pending() (see sql/010 for what that
- * guard does and does not protect against). Every booking_events row (booked, cancelled, rescheduled, checked_in, no_show)
- * becomes a record through a trigger, so the booking code records nothing itself.
+ * caller's transaction (SQL function audit_add(); no lock, no hash), so it is durable exactly when the action
+ * is. citasd's worker 0 (this module) moves pending records into audit_log every audit_chain_interval_ms, in
+ * batches of audit_chain_batch, with SQL function audit_chain_pending(): under a transaction-scoped advisory
+ * lock (one chainer at a time across every citasd instance) it deletes the oldest pending rows and appends
+ * them with hash = sha256(prev_hash || canonical text of the record) (audit_row_hash()). At shutdown worker 0
+ * chains what is left and signs the new head, with a short synchronous connection (no client is served any
+ * more then). UPDATE, DELETE and TRUNCATE of audit_log are refused by triggers; pending rows can leave only
+ * through audit_chain_pending() (see sql/010 for what that guard does and does not protect against). Every
+ * booking_events row (booked, cancelled, rescheduled, checked_in, no_show) becomes a record through a
+ * trigger, so the booking code records nothing itself.
  *
  * Worker 0 also signs the chain head every audit_sign_interval_ms with the Ed25519 key in
  * audit_signing_key (a PEM private key; empty: signing is off, said once on stderr) into audit_heads;

@@ -64,11 +64,28 @@ static void action(struct web_page *pg, struct stp *s, const char *date, const c
     wb_url(&next, s->office);
     wb_fmt(&next, "/agenda?date=%s&done=%s&code=", date, done);
     wb_url(&next, code);
+    int cancel = strcmp(method, "DELETE") == 0;
+    if (cancel) { /* behind a disclosure: an optional reason, mailed to the citizen */
+        wb_fmt(&pg->b, "<details class=\"cancel-appt\"><summary>%s…<span class=\"sr-only\"> ",
+               T(pg, label_es, label_en));
+        wb_esc(&pg->b, code);
+        wb_raw(&pg->b, "</span></summary>");
+    }
     stp_form(pg, api.p, method, next.p, "inline", NULL, confirm_es, confirm_en);
+    if (cancel) {
+        wb_raw(&pg->b, "<div class=\"field\"><label for=\"reason-");
+        wb_esc(&pg->b, code);
+        wb_fmt(&pg->b,
+               "\">%s</label><input type=\"text\" name=\"reason\" maxlength=\"500\" data-type=\"optional\" "
+               "id=\"reason-",
+               T(pg, "Motivo (opcional; se envía al ciudadano)", "Reason (optional; sent to the citizen)"));
+        wb_esc(&pg->b, code);
+        wb_raw(&pg->b, "\"></div>");
+    }
     wb_fmt(&pg->b, "<button type=\"submit\" class=\"%s\">%s<span class=\"sr-only\"> ", cls,
            T(pg, label_es, label_en));
     wb_esc(&pg->b, code);
-    wb_raw(&pg->b, "</span></button></form>");
+    wb_raw(&pg->b, cancel ? "</span></button></form></details>" : "</span></button></form>");
 }
 
 static void render(h2o_req_t *req, struct stp *s, const PGresult *const *res, int nres)
@@ -184,8 +201,8 @@ static void render(h2o_req_t *req, struct stp *s, const PGresult *const *res, in
             if (started)
                 action(&pg, s, date, code, "/no-show", "POST", "no_show", "secondary", "No se presentó",
                        "No-show", NULL, NULL);
-            action(&pg, s, date, code, "", "DELETE", "cancelled", "danger", "Cancelar", "Cancel",
-                   "¿Cancelar esta cita? Se avisará al ciudadano por correo.",
+            action(&pg, s, date, code, "", "DELETE", "cancelled", "danger", "Cancelar cita",
+                   "Cancel appointment", "¿Cancelar esta cita? Se avisará al ciudadano por correo.",
                    "Cancel this appointment? The citizen will be emailed.");
         }
         wb_raw(b, "</td></tr>\n");

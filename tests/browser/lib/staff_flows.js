@@ -186,11 +186,19 @@ async function consularStaff(ctx) {
     // the third day: the staff cancel one appointment (the citizen is mailed)
     await tab.goto(`/staff/offices/${off}/agenda?date=${d3}`, 'agenda-day3');
     const before3 = mailsTo(ctx, c.c3, 'booking_cancelled');
-    await press(tab, p.locator(`#agenda tr[data-code="${c.c3.code}"]`), /^Cancelar/);
+    const c3row = p.locator(`#agenda tr[data-code="${c.c3.code}"]`);
+    await c3row.locator('summary').click(); // the disclosure with the reason
+    const reason = 'Cierre por mantenimiento ' + ctx.env.tag;
+    await c3row.getByLabel(/Motivo/).fill(reason);
+    await tab.shot('agenda-cancel-reason');
+    await press(tab, c3row, /^Cancelar cita/);
     await tab.settle('agenda-cancelled');
     t.eq(one("SELECT state FROM appointments WHERE code = :'p1'", c.c3.code)[0], 'cancelled', 'staff cancel: in PostgreSQL');
     t.check(await h.waitFor(() => mailsTo(ctx, c.c3, 'booking_cancelled') > before3, 20000, 200),
         'staff cancel: the citizen is emailed');
+    const mail = ctx.env.mail.messages(c.c3.email, 'booking_cancelled').pop();
+    const plain = mail ? mail.parts.map((x) => x.text).join('\n') : '';
+    t.check(plain.includes(reason), 'staff cancel: the reason is in the citizen\'s email');
 
     // cancel the second day, with its confirmation page
     await tab.goto(`/staff/offices/${off}/windows`, 'windows-before-cancel-day');

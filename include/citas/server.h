@@ -154,6 +154,8 @@ const char *server_cookie(h2o_req_t *req, const char *name, size_t *len);
 const char *server_header(h2o_req_t *req, const char *name, size_t *len);
 /* The decoded value of query parameter `name` (allocated in the request pool) or NULL. */
 const char *server_query(h2o_req_t *req, const char *name, size_t *len);
+/* Days since 1970-01-01 of s[0..len) written YYYY-MM-DD (a real date, year 1970..9999), or -1. */
+long server_parse_date(const char *s, size_t len);
 /* Whether the request came over TLS. */
 int server_is_tls(h2o_req_t *req);
 /*

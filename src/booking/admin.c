@@ -164,11 +164,8 @@ void booking_on_agenda(h2o_req_t *req, const struct server_params *p)
     }
     size_t len = 0;
     const char *date = server_query(req, "date", &len);
-    int y, mo, d;
-    char extra;
-    if (date != NULL && (len != 10 || sscanf(date, "%4d-%2d-%2d%c", &y, &mo, &d, &extra) != 3 || mo < 1 ||
-                         mo > 12 || d < 1 || d > 31)) {
-        server_send_problem(req, 400, "Bad request", "date: YYYY-MM-DD expected.");
+    if (date != NULL && server_parse_date(date, len) < 0) {
+        server_send_problem(req, 400, "Bad request", "date: a real date written YYYY-MM-DD expected.");
         return;
     }
     struct staff *st = server_async_alloc(req, sizeof(*st));

@@ -135,17 +135,6 @@ int cal_procedure_valid(const char *s, size_t len)
     return 1;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static long days_from_civil(long y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long)doe - 719468;
-}
-
 static void civil_from_days(long z, long *y, unsigned *m, unsigned *d)
 {
     z += 719468;
@@ -174,17 +163,7 @@ static int digits(const char *s, size_t n, unsigned *out)
 
 long cal_parse_date(const char *s, size_t len)
 {
-    unsigned y, m, d;
-    if (s == NULL || len != 10 || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) != 0 ||
-        digits(s + 5, 2, &m) != 0 || digits(s + 8, 2, &d) != 0)
-        return -1;
-    if (y < 1970 || m < 1 || m > 12 || d < 1)
-        return -1;
-    static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    unsigned max = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
-    if (d > max)
-        return -1;
-    return days_from_civil((long)y, m, d);
+    return server_parse_date(s, len);
 }
 
 void cal_format_date(long days, char out[11])

@@ -69,18 +69,7 @@ int hd_number_valid(const char *s, size_t len)
 
 int hd_date_valid(const char *s, size_t len)
 {
-    if (len != 10 || s[4] != '-' || s[7] != '-')
-        return 0;
-    for (size_t i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-            return 0;
-    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 2000 || y > 9999 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-        return 0;
-    if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        return 0;
-    return 1;
+    return server_parse_date(s, len) >= 10957 ? 1 : 0; /* 10957: 2000-01-01 */
 }
 
 int hd_opt_str(h2o_req_t *req, const struct json_value *body, const char *key, const char **out, size_t *len)

@@ -209,6 +209,18 @@ int main(void)
     setenv("CITAS_PG_DSN", harness_env("CITAS_TEST_PG_DSN"), 1);
     setenv("CITAS_TEST_KEY", "from-env", 1);
 
+    /* dates in requests: real calendar dates only */
+    CHECK(server_parse_date("1970-01-01", 10) == 0);
+    CHECK(server_parse_date("2000-01-01", 10) == 10957);
+    CHECK(server_parse_date("2024-02-29", 10) == 19782);
+    CHECK(server_parse_date("2026-02-29", 10) == -1);
+    CHECK(server_parse_date("2026-02-31", 10) == -1);
+    CHECK(server_parse_date("2100-02-29", 10) == -1);
+    CHECK(server_parse_date("2026-13-01", 10) == -1);
+    CHECK(server_parse_date("2026-1-011", 10) == -1);
+    CHECK(server_parse_date("2026-01-01", 9) == -1);
+    CHECK(server_parse_date(NULL, 10) == -1);
+
     struct server_config cfg;
     char err[256];
     CHECK_INT(server_config_load(&cfg, &app, NULL, err, sizeof(err)), 0);

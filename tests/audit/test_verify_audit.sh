@@ -9,34 +9,9 @@
 set -u
 CITASCTL=$(realpath "$1")
 SQLDIR=$(realpath "$2")
-DSN=${CITAS_TEST_PG_DSN:?CITAS_TEST_PG_DSN is not set}
-unset CITAS_PG_DSN CITAS_SQL_DIR
-TMP=$(mktemp -d "${CITAS_TEST_TMPDIR:-/tmp}/citas-audit.XXXXXX")
-DB="citas_test_audit_$$_$(date +%s)"
-NEWDSN="$DSN dbname=$DB"
-passed=0
-failed=0
-
-cleanup() {
-    psql "$DSN" -qAtX -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-check() { # check DESCRIPTION COMMAND...
-    local desc=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "check failed: $desc" >&2
-    fi
-}
-eq() {
-    [ "$1" = "$2" ] || { echo "  got '$1', want '$2'" >&2; return 1; }
-}
-q() { psql "$NEWDSN" -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
+# shellcheck source=../support/scratch_db.sh
+. "$(dirname "$(realpath "$0")")/../support/scratch_db.sh"
+scratch_db_init audit-verify
 refused() { ! psql "$NEWDSN" -qAtX -v ON_ERROR_STOP=1 -c "$1" >/dev/null 2>"$TMP/err" && grep -q "append-only" "$TMP/err"; }
 verify() { # verify WANT_EXIT OUTPUT_PATTERN
     "$CITASCTL" verify-audit --public-key "$TMP/pub.pem" --dsn "$NEWDSN" >"$TMP/out" 2>&1
@@ -56,7 +31,6 @@ unsafe() { # runs SQL with the append-only triggers off, as a superuser tamperin
         -c "ALTER TABLE $1 ENABLE TRIGGER USER" >/dev/null
 }
 
-psql "$DSN" -qAtX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $DB" || { echo "cannot create $DB" >&2; exit 1; }
 CITAS_SQL_DIR="$SQLDIR" "$CITASCTL" migrate --dir "$SQLDIR" --dsn "$NEWDSN" >/dev/null || { echo "migrate failed" >&2; exit 1; }
 openssl genpkey -algorithm ed25519 -out "$TMP/key.pem" 2>/dev/null && openssl pkey -in "$TMP/key.pem" -pubout -out "$TMP/pub.pem" ||
     { echo "openssl genpkey failed" >&2; exit 1; }
@@ -152,5 +126,4 @@ check "tamper a chained record" unsafe audit_log "UPDATE audit_log SET client_ip
 check "reported at 24" verify 1 "BROKEN at record 24: hash does not match"
 check "the lock test's record chained after the others" eq "$(q "SELECT id FROM audit_log WHERE subject = 'lock:1'")" 27
 
-echo "audit-verify: $passed passed, $failed failed"
-[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
+scratch_db_finish

@@ -5,39 +5,9 @@
 set -u
 CITASCTL=$(realpath "$1")
 SQLDIR=$(realpath "$2")
-DSN=${CITAS_TEST_PG_DSN:?CITAS_TEST_PG_DSN is not set}
-case "$DSN" in
-*://*) echo "test_migrate: CITAS_TEST_PG_DSN must be key=value conninfo" >&2; exit 1 ;;
-esac
-unset CITAS_PG_DSN CITAS_SQL_DIR
-TMP=$(mktemp -d "${CITAS_TEST_TMPDIR:-/tmp}/citas-ctl.XXXXXX")
-DB="citas_test_ctl_$$_$(date +%s)"
-NEWDSN="$DSN dbname=$DB"
-passed=0
-failed=0
-
-cleanup() {
-    psql "$DSN" -qAtX -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-check() { # check DESCRIPTION COMMAND...
-    local desc=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "check failed: $desc" >&2
-    fi
-}
-eq() {
-    [ "$1" = "$2" ] || { echo "  got '$1', want '$2'" >&2; return 1; }
-}
-q() { psql "$NEWDSN" -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
-
-psql "$DSN" -qAtX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $DB" || { echo "cannot create $DB" >&2; exit 1; }
+# shellcheck source=../support/scratch_db.sh
+. "$(dirname "$(realpath "$0")")/../support/scratch_db.sh"
+scratch_db_init ctl-migrate
 
 # 1. a fresh database gets every migration of sql/, recorded once
 "$CITASCTL" migrate --dsn "$NEWDSN" --dir "$SQLDIR" >"$TMP/out1" 2>"$TMP/err1"
@@ -115,5 +85,4 @@ cp "$TMP/sql/903_after.sql" "$TMP/sql/0903_again.sql"
 "$CITASCTL" migrate --dsn "$NEWDSN" --dir "$TMP/sql" >/dev/null 2>"$TMP/err9"
 check "duplicate version refused" test "$?" -ne 0
 
-echo "ctl-migrate: $passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+scratch_db_finish

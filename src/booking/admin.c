@@ -205,7 +205,9 @@ static void on_marked(const struct pg_reply *r, void *ctx)
         json_close_object(&b);
         server_send_json(req, 200, b.base, b.len);
     } else if (PQntuples(now) != 1) {
-        server_send_problem(req, 404, "Not found", "There is no appointment with this code at your office.");
+        server_send_problem(req, 404, "Not found", "There is no appointment with this code.");
+    } else if (st->office[0] != '\0' && strcmp(PQgetvalue(now, 0, 1), st->office) != 0) {
+        server_send_problem(req, 403, "Forbidden", "This appointment belongs to another office.");
     } else if (strcmp(PQgetvalue(now, 0, 0), "active") == 0) {
         server_send_problem(req, 409, "Too early",
                             "An appointment is marked no-show only once its time has come.");
@@ -242,8 +244,10 @@ static void on_mark_session(h2o_req_t *req, const struct auth_session *s, void *
         "e AS (INSERT INTO booking_events (appointment_id, action, account_id, client_ip) "
         "SELECT id, $3, $4::bigint, $5::inet FROM u) SELECT id FROM u",
         5, v);
-    const char *v2[] = {st->code, s->office};
-    pg_tx_add(tx, "SELECT state FROM appointments WHERE code = $1 AND ($2 = '' OR office_code = $2)", 2, v2);
+    /* after the update: why it changed nothing (unknown 404, another office 403, state 409) */
+    snprintf(st->office, sizeof(st->office), "%s", s->office);
+    const char *v2[] = {st->code};
+    pg_tx_add(tx, "SELECT state, office_code FROM appointments WHERE code = $1", 1, v2);
     if (pg_tx_commit(tx, on_marked, st) != 0) {
         bk_unavailable(req, "The appointment database");
         server_async_release(st);
@@ -258,7 +262,7 @@ static void mark(h2o_req_t *req, const struct server_params *p, int no_show)
         return;
     }
     if (!booking_code_valid(p->v[0].base, p->v[0].len)) {
-        server_send_problem(req, 404, "Not found", "There is no appointment with this code at your office.");
+        server_send_problem(req, 404, "Not found", "There is no appointment with this code.");
         return;
     }
     struct staff *st = server_async_alloc(req, sizeof(*st));

@@ -284,6 +284,8 @@ void cal_require_staff(h2o_req_t *req, const char *office, cal_staff_cb next, vo
     }
     sc->next = next;
     sc->st = st;
-    auth_require(req, AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_STAFF) | AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_ADMIN),
+    auth_require(req,
+                 AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_STAFF) | AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_ADMIN) |
+                     AUTH_ROLE_BIT(AUTH_ROLE_SYSADMIN),
                  office, on_session, sc);
 }

@@ -189,11 +189,16 @@ try:
     for method, path in (("GET", "/api/v1/admin/offices/%s/settings" % OFF_B),
                          ("GET", "/api/v1/admin/offices/%s/windows" % OFF_B),
                          ("GET", "/api/v1/admin/offices/%s/agenda?date=%s" % (OFF_B, DAY)),
-                         ("DELETE", "/api/v1/admin/appointments/" + code_b)):
+                         ("DELETE", "/api/v1/admin/appointments/" + code_b),
+                         ("POST", "/api/v1/admin/appointments/%s/check-in" % code_b),
+                         ("POST", "/api/v1/admin/appointments/%s/no-show" % code_b),
+                         ("POST", "/api/v1/admin/offices/%s/days/%s/cancel" % (OFF_B, DAY))):
         st, h, b = env.http(method, path, None, s_cs_a)
         t.check(is_problem(st, h, b, 403), "staff of A on B: %s %s is 403 (got %d)" % (method, path, st))
     st, h, b = env.http("PUT", "/api/v1/admin/offices/%s/hours" % OFF_B, {"hours": []}, s_ca_a)
     t.check(is_problem(st, h, b, 403), "admin of A may not change B's hours")
+    st, _, b = env.http("GET", "/api/v1/admin/offices/%s/windows" % OFF_B, sess=s_sa)
+    t.eq(st, 200, "sysadmin lists B's windows")
     st, _, b = env.http("GET", "/api/v1/admin/offices/%s/windows" % OFF_A, sess=s_cs_a)
     win = ((b or {}).get("windows") or [{}])[0]
     t.eq((st, win.get("seats"), win.get("booked")), (200, 2, 2), "window list: seats offered and booked")

@@ -156,7 +156,7 @@ void hdp_open(struct web_page *pg, h2o_req_t *req, struct hdp *h, const char *ti
               const char *current)
 {
     int en = web_lang_en(req);
-    web_page_open(pg, req, en ? title_en : title_es, h->csrf, 1, NULL);
+    web_page_open(pg, req, en ? title_en : title_es, h->csrf, WEB_PAGE_STAFF, NULL);
     struct wbuf *b = &pg->b;
     wb_raw(b, "<link rel=\"stylesheet\" href=\"");
     wb_raw(b, web_asset_url("helpdesk.css"));

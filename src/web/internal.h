@@ -35,13 +35,14 @@ struct web_page {
     struct wbuf b;
     int en;           /* 1: English */
     const char *csrf; /* the session's CSRF token on personal pages, else NULL */
-    int personal;     /* no-store, logout button */
+    int personal;     /* no-store, logout button; WEB_PAGE_STAFF: the staff navigation */
     int captcha;      /* load the hCaptcha script */
 };
 #define T(pg, es, en_) ((pg)->en ? (en_) : (es))
 
 /* Language of the request (?lang= sets the cookie too): 1 English, 0 Spanish. */
 int web_lang_en(h2o_req_t *req);
+#define WEB_PAGE_STAFF 2 /* `personal` of staff pages: the header links to the console, not to a citizen's pages */
 /* Starts a page: <head>, header with navigation and the language switch, <main> and the <h1>.
  * captcha_action: the guard action whose form this page shows (its widget's script is loaded when the action
  * needs a captcha), or NULL. */

@@ -203,7 +203,9 @@ void web_page_open(struct web_page *pg, h2o_req_t *req, const char *title, const
     wb_fmt(b, "<li><a href=\"/\">%s</a></li>", T(pg, "Oficinas", "Offices"));
     size_t clen = 0;
     int cookie = server_cookie(req, "citas_session", &clen) != NULL && clen > 0;
-    if (personal || cookie) {
+    if (personal == WEB_PAGE_STAFF) {
+        wb_fmt(b, "<li><a href=\"/staff\">%s</a></li>", T(pg, "Consola", "Console"));
+    } else if (personal || cookie) {
         wb_fmt(b, "<li><a href=\"/appointments\">%s</a></li>", T(pg, "Mis citas", "My appointments"));
         wb_fmt(b, "<li><a href=\"/me\">%s</a></li>", T(pg, "Mis datos", "My data"));
     }

@@ -242,7 +242,7 @@ void stp_open(struct web_page *pg, h2o_req_t *req, struct stp *s, const char *ti
         wb_raw(&title, " · ");
         wb_raw(&title, stp_office_name(req, en, s->office));
     }
-    web_page_open(pg, req, title.p, s->csrf, 1, NULL);
+    web_page_open(pg, req, title.p, s->csrf, WEB_PAGE_STAFF, NULL);
     struct wbuf *b = &pg->b;
     wb_raw(b, "<link rel=\"stylesheet\" href=\"");
     wb_raw(b, web_asset_url("staff.css"));

@@ -83,6 +83,9 @@ async function consularStaff(ctx) {
     t.eq(landed, '/staff', 'consular staff land on /staff after logging in');
     await tab.settle('staff-home');
     t.check((await p.locator('main').innerText()).includes(data.office.nameEs), 'staff home: the office by name');
+    t.eq(await p.locator('header.site nav a[href="/staff"]').count(), 1, 'staff header: a link to the console');
+    t.eq(await p.locator('header.site nav a[href="/me"], header.site nav a[href="/appointments"]').count(), 0,
+        "staff header: no links to a citizen's pages");
 
     // a new window, with its preview
     await tab.settleAfter(() => p.getByRole('link', {name: 'Nueva ventana'}).first().click());

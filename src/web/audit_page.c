@@ -12,7 +12,7 @@
 
 /* ============================== /helpdesk/lookup ============================== */
 
-static void lookup_session(h2o_req_t *req, struct hdp *h)
+static void lookup_session(h2o_req_t *req, struct console *h)
 {
     struct web_page pg;
     hdp_open(&pg, req, h, "Consultar las citas de un ciudadano", "Look up a citizen's appointments",
@@ -72,16 +72,16 @@ static void audit_field(struct web_page *pg, const char *type, int i, const char
     wb_raw(&pg->b, "></div>\n");
 }
 
-static void audit_session(h2o_req_t *req, struct hdp *h)
+static void audit_session(h2o_req_t *req, struct console *h)
 {
     const struct audit_filters *f = h->ctx;
     struct web_page pg;
     hdp_open(&pg, req, h, "Registro de auditoría", "Audit log", "audit");
     struct wbuf *b = &pg.b;
-    if (h->role == AUTH_ROLE_CONSULAR_ADMIN && h->office[0] != '\0') {
+    if (h->role == AUTH_ROLE_CONSULAR_ADMIN && h->own_office[0] != '\0') {
         wb_fmt(b, "<p class=\"notice\">%s ",
                T(&pg, "Ve los registros de su oficina:", "You see the records of your office:"));
-        wb_esc(b, h->office);
+        wb_esc(b, h->own_office);
         wb_raw(b, "</p>\n");
     }
     wb_fmt(
@@ -145,7 +145,8 @@ void web_on_staff_audit(h2o_req_t *req, const struct server_params *p)
         if (f->v[i] == NULL)
             bad = 1;
     }
-    if (bad || (f->v[0] != NULL && !hdp_date_ok(f->v[0])) || (f->v[1] != NULL && !hdp_date_ok(f->v[1])) ||
+    if (bad || (f->v[0] != NULL && !console_date_ok(f->v[0])) ||
+        (f->v[1] != NULL && !console_date_ok(f->v[1])) ||
         (f->v[6] != NULL && strspn(f->v[6], "0123456789") != strlen(f->v[6]))) {
         hdp_bad_request(req, "Revise los filtros: fechas AAAA-MM-DD y textos cortos.",
                         "Please check the filters: dates YYYY-MM-DD and short texts.");

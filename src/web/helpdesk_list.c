@@ -76,7 +76,7 @@ static void text_field(struct web_page *pg, const char *type, const char *id, co
 
 /* ============================== /helpdesk ============================== */
 
-static void list_render(h2o_req_t *req, struct hdp *h, const PGresult *const *res, int nres)
+static void list_render(h2o_req_t *req, struct console *h, const PGresult *const *res, int nres)
 {
     const struct filters *f = h->ctx;
     const PGresult *r = res[nres - 1];
@@ -94,7 +94,7 @@ static void list_render(h2o_req_t *req, struct hdp *h, const PGresult *const *re
     options(&pg, hdp_concepts, hdp_concept_label, f->concept);
     wb_raw(b, "</select></div>\n");
     select_open(&pg, "f-office", "office", "Oficina", "Office");
-    hdp_office_options(&pg, ref, f->office);
+    console_office_options(&pg, ref, f->office);
     wb_raw(b, "</select></div>\n");
     text_field(&pg, "date", "from", "Abiertas desde", "Opened from", f->from);
     text_field(&pg, "date", "to", "Abiertas hasta", "Opened until", f->to);
@@ -178,28 +178,25 @@ static void list_render(h2o_req_t *req, struct hdp *h, const PGresult *const *re
 static void list_query(h2o_req_t *req, const struct web_ref *ref, void *ctx)
 {
     (void)ref; /* the cache is read again when rendering (web_ref_now) */
-    struct hdp *h = ctx;
+    struct console *h = ctx;
     const struct filters *f = h->ctx;
-    struct pg_tx *tx = pg_tx_begin(server_worker_pg(server_worker_of(req)));
     const char *v[] = {f->status, f->concept, f->office, f->from, f->to, f->q, f->offset_s};
-    if (tx != NULL)
-        pg_tx_add(
-            tx,
-            "SELECT t.number, t.state, t.concept, left(t.description, 120), t.citizen_email, t.office_code, "
-            "coalesce(a.full_name, ''), to_char(t.opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), "
-            "count(*) OVER () FROM tickets t LEFT JOIN accounts a ON a.id = t.assignee_id "
-            "WHERE ($1::text IS NULL OR t.state = $1) AND ($2::text IS NULL OR t.concept = $2) "
-            "AND ($3::text IS NULL OR t.office_code = $3) "
-            "AND ($4::date IS NULL OR t.opened_at >= $4::date::timestamp AT TIME ZONE 'UTC') "
-            "AND ($5::date IS NULL OR t.opened_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC') "
-            "AND ($6::text IS NULL OR strpos(lower(t.number || ' ' || t.description || ' ' || "
-            "coalesce(t.citizen_email, '') || ' ' || coalesce(t.appointment_code, '')), lower($6)) > 0) "
-            "ORDER BY t.id DESC LIMIT 50 OFFSET $7::int",
-            7, v);
-    hdp_commit(req, h, tx, list_render);
+    console_query(
+        req, h,
+        "SELECT t.number, t.state, t.concept, left(t.description, 120), t.citizen_email, t.office_code, "
+        "coalesce(a.full_name, ''), to_char(t.opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), "
+        "count(*) OVER () FROM tickets t LEFT JOIN accounts a ON a.id = t.assignee_id "
+        "WHERE ($1::text IS NULL OR t.state = $1) AND ($2::text IS NULL OR t.concept = $2) "
+        "AND ($3::text IS NULL OR t.office_code = $3) "
+        "AND ($4::date IS NULL OR t.opened_at >= $4::date::timestamp AT TIME ZONE 'UTC') "
+        "AND ($5::date IS NULL OR t.opened_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC') "
+        "AND ($6::text IS NULL OR strpos(lower(t.number || ' ' || t.description || ' ' || "
+        "coalesce(t.citizen_email, '') || ' ' || coalesce(t.appointment_code, '')), lower($6)) > 0) "
+        "ORDER BY t.id DESC LIMIT 50 OFFSET $7::int",
+        7, v, list_render);
 }
 
-static void list_session(h2o_req_t *req, struct hdp *h)
+static void list_session(h2o_req_t *req, struct console *h)
 {
     web_with_ref(req, list_query, h);
 }
@@ -222,7 +219,7 @@ void web_on_helpdesk(h2o_req_t *req, const struct server_params *p)
     if (bad || (f->status != NULL && !hdp_in(hdp_states, f->status)) ||
         (f->concept != NULL && !hdp_in(hdp_concepts, f->concept)) ||
         (f->office != NULL && !auth_office_code_valid(f->office, strlen(f->office))) ||
-        (f->from != NULL && !hdp_date_ok(f->from)) || (f->to != NULL && !hdp_date_ok(f->to)) ||
+        (f->from != NULL && !console_date_ok(f->from)) || (f->to != NULL && !console_date_ok(f->to)) ||
         (page != NULL && (end == page || *end != '\0')) || f->page < 1 || f->page > MAX_PAGE) {
         hdp_bad_request(req, "Revise los filtros: estado, concepto, oficina, fechas (AAAA-MM-DD) o página.",
                         "Please check the filters: state, concept, office, dates (YYYY-MM-DD) or page.");
@@ -306,10 +303,10 @@ static void day_table(struct web_page *pg, const PGresult *days, const char *id,
     wb_raw(b, "</tbody></table></div>\n");
 }
 
-static void stats_render(h2o_req_t *req, struct hdp *h, const PGresult *const *res, int nres)
+static void stats_render(h2o_req_t *req, struct console *h, const PGresult *const *res, int nres)
 {
     if (nres < 4) {
-        hdp_unavailable(req);
+        console_unavailable(req);
         return;
     }
     const PGresult *range = res[0], *byc = res[1], *bys = res[2], *days = res[3];
@@ -428,10 +425,10 @@ static void stats_render(h2o_req_t *req, struct hdp *h, const PGresult *const *r
     "ZONE "                                                                                                  \
     "'UTC'"
 
-static void stats_session(h2o_req_t *req, struct hdp *h)
+static void stats_session(h2o_req_t *req, struct console *h)
 {
     const struct range *rg = h->ctx;
-    struct pg_tx *tx = pg_tx_begin(server_worker_pg(server_worker_of(req)));
+    struct pg_tx *tx = console_tx(req);
     const char *v[] = {rg->from, rg->to};
     if (tx != NULL) {
         pg_tx_add(tx, RANGE_CTE "SELECT r.f::text, r.t::text FROM r", 2, v);
@@ -457,7 +454,7 @@ static void stats_session(h2o_req_t *req, struct hdp *h)
                   "AND tk.opened_at < (d + interval '1 day') AT TIME ZONE 'UTC' GROUP BY d ORDER BY d",
                   2, v);
     }
-    hdp_commit(req, h, tx, stats_render);
+    console_commit(req, h, tx, stats_render);
 }
 
 static time_t day_of(const char *s)
@@ -477,7 +474,8 @@ void web_on_helpdesk_stats(h2o_req_t *req, const struct server_params *p)
     int bad = 0;
     rg->from = opt(req, "from", 10, &bad);
     rg->to = opt(req, "to", 10, &bad);
-    if (!bad && ((rg->from != NULL && !hdp_date_ok(rg->from)) || (rg->to != NULL && !hdp_date_ok(rg->to))))
+    if (!bad &&
+        ((rg->from != NULL && !console_date_ok(rg->from)) || (rg->to != NULL && !console_date_ok(rg->to))))
         bad = 1;
     if (!bad && rg->from != NULL && rg->to != NULL &&
         (day_of(rg->from) > day_of(rg->to) || (day_of(rg->to) - day_of(rg->from)) / 86400 >= MAX_DAYS))

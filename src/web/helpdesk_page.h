@@ -10,36 +10,19 @@
 #ifndef CITAS_WEB_HELPDESK_PAGE_H
 #define CITAS_WEB_HELPDESK_PAGE_H
 
-#include "internal.h"
-#include "citas/auth.h"
-#include "citas/pg.h"
+#include "console.h"
 
 #define HDP_HELPDESK_ROLES (AUTH_ROLE_BIT(AUTH_ROLE_HELPDESK) | AUTH_ROLE_BIT(AUTH_ROLE_SYSADMIN))
 #define HDP_AUDIT_ROLES    (AUTH_ROLE_BIT(AUTH_ROLE_SYSADMIN) | AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_ADMIN))
 
-/* A staff page's request (in the request's pool): the session's facts and the page's own context. */
-struct hdp {
-    char csrf[65];
-    char account[24];
-    enum auth_role role;
-    char office[AUTH_OFFICE_MAX + 1];
-    void *ctx;
-};
-typedef void (*hdp_cb)(h2o_req_t *req, struct hdp *h);
 /* Loads the session and calls cb when its role is in `roles`; otherwise answers itself (303 to /login,
  * 403 page, 503 page). ctx lives in the request's pool. */
-void hdp_require(h2o_req_t *req, unsigned roles, hdp_cb cb, void *ctx);
-
-/* Rows of a read-only transaction: results[0..n). */
-typedef void (*hdp_rows_cb)(h2o_req_t *req, struct hdp *h, const PGresult *const *results, int n);
-/* Commits tx (statements added by the caller) and calls render with its results, or a 503 page. */
-void hdp_commit(h2o_req_t *req, struct hdp *h, struct pg_tx *tx, hdp_rows_cb render);
+void hdp_require(h2o_req_t *req, unsigned roles, console_cb cb, void *ctx);
 
 /* Opens a staff page: the frame of web_page_open (personal, no-store), the help-desk stylesheet and script,
  * and the section navigation with `current` ("tickets", "new", "stats", "lookup", "audit") marked. */
-void hdp_open(struct web_page *pg, h2o_req_t *req, struct hdp *h, const char *title_es, const char *title_en,
-              const char *current);
-void hdp_unavailable(h2o_req_t *req);
+void hdp_open(struct web_page *pg, h2o_req_t *req, struct console *h, const char *title_es,
+              const char *title_en, const char *current);
 void hdp_bad_request(h2o_req_t *req, const char *text_es, const char *text_en);
 
 /* Ticket states and concepts: the API's names (NULL-terminated lists) and their labels. */
@@ -48,9 +31,5 @@ extern const char *const hdp_concepts[];
 int hdp_in(const char *const *list, const char *s);
 const char *hdp_state_label(int en, const char *state);
 const char *hdp_concept_label(int en, const char *concept);
-/* 1 for a real date YYYY-MM-DD. */
-int hdp_date_ok(const char *s);
-/* <option>s of the offices (value its code, `selected` marked), from the worker's cache. */
-void hdp_office_options(struct web_page *pg, const struct web_ref *ref, const char *selected);
 
 #endif

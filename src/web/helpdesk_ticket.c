@@ -47,7 +47,7 @@ static void labelled_select(struct web_page *pg, const char *id, const char *nam
 
 static void new_render(h2o_req_t *req, const struct web_ref *ref, void *ctx)
 {
-    struct hdp *h = ctx;
+    struct console *h = ctx;
     struct web_page pg;
     hdp_open(&pg, req, h, "Nueva incidencia", "New ticket", "new");
     struct wbuf *b = &pg.b;
@@ -78,14 +78,14 @@ static void new_render(h2o_req_t *req, const struct web_ref *ref, void *ctx)
            T(&pg, "Diez caracteres, como en el comprobante.", "Ten characters, as on the receipt."));
     labelled_select(&pg, "office", "office", "Oficina (si aplica)", "Office (if any)", "");
     wb_fmt(b, "<option value=\"\">%s</option>", T(&pg, "Ninguna", "None"));
-    hdp_office_options(&pg, ref, NULL);
+    console_office_options(&pg, ref, NULL);
     wb_raw(b, "</select></div>\n");
     wb_fmt(b, "<button type=\"submit\">%s</button>\n</form>\n",
            T(&pg, "Registrar incidencia", "File ticket"));
     web_page_send(&pg, 200);
 }
 
-static void new_session(h2o_req_t *req, struct hdp *h)
+static void new_session(h2o_req_t *req, struct console *h)
 {
     web_with_ref(req, new_render, h);
 }
@@ -146,7 +146,7 @@ static void change_text(struct web_page *pg, const char *body, const PGresult *s
     }
 }
 
-static void detail_render(h2o_req_t *req, struct hdp *h, const PGresult *const *res, int nres)
+static void detail_render(h2o_req_t *req, struct console *h, const PGresult *const *res, int nres)
 {
     const char *number = h->ctx;
     if (nres < 3 || PQntuples(res[0]) != 1) {
@@ -284,10 +284,10 @@ static void detail_render(h2o_req_t *req, struct hdp *h, const PGresult *const *
 
 #define UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
 
-static void detail_session(h2o_req_t *req, struct hdp *h)
+static void detail_session(h2o_req_t *req, struct console *h)
 {
     const char *v[] = {h->ctx};
-    struct pg_tx *tx = pg_tx_begin(server_worker_pg(server_worker_of(req)));
+    struct pg_tx *tx = console_tx(req);
     if (tx != NULL) {
         pg_tx_add(
             tx,
@@ -311,7 +311,7 @@ static void detail_session(h2o_req_t *req, struct hdp *h)
                   "AND NOT disabled ORDER BY full_name, id LIMIT 500",
                   0, NULL);
     }
-    hdp_commit(req, h, tx, detail_render);
+    console_commit(req, h, tx, detail_render);
 }
 
 static int number_ok(const char *s, size_t len)

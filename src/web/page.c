@@ -183,6 +183,8 @@ void web_page_open(struct web_page *pg, h2o_req_t *req, const char *title, const
     wb_raw(b, "</title>\n<link rel=\"stylesheet\" href=\"");
     wb_raw(b, web_asset_url("citas.css"));
     wb_raw(b, "\">\n<script src=\"");
+    wb_raw(b, web_asset_url("api.js")); /* window.citasApi, for citas.js and the staff pages' scripts */
+    wb_raw(b, "\" defer></script>\n<script src=\"");
     wb_raw(b, web_asset_url("citas.js"));
     wb_raw(b, "\" defer></script>\n");
     if (csrf != NULL) {

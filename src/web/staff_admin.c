@@ -107,7 +107,7 @@ static const char *const done_offices[] = {
     NULL,
 };
 
-static void offices_render(h2o_req_t *req, struct stp *s, const PGresult *const *res, int nres)
+static void offices_render(h2o_req_t *req, struct console *s, const PGresult *const *res, int nres)
 {
     (void)nres;
     const PGresult *r = res[0];
@@ -158,12 +158,9 @@ static void offices_render(h2o_req_t *req, struct stp *s, const PGresult *const 
     web_page_send(&pg, 200);
 }
 
-static void offices_query(h2o_req_t *req, struct stp *s)
+static void offices_query(h2o_req_t *req, struct console *s)
 {
-    struct pg_tx *tx = pg_tx_begin(server_worker_pg(server_worker_of(req)));
-    if (tx != NULL)
-        pg_tx_add(tx, sql_offices, 0, NULL);
-    stp_commit(req, s, tx, offices_render);
+    console_query(req, s, sql_offices, 0, NULL, offices_render);
 }
 
 void web_on_staff_admin_offices(h2o_req_t *req, const struct server_params *p)
@@ -172,7 +169,7 @@ void web_on_staff_admin_offices(h2o_req_t *req, const struct server_params *p)
     stp_require(req, STP_SYSADMIN, NULL, offices_query, NULL);
 }
 
-static void office_render(h2o_req_t *req, struct stp *s, const PGresult *const *res, int nres)
+static void office_render(h2o_req_t *req, struct console *s, const PGresult *const *res, int nres)
 {
     (void)nres;
     const PGresult *o = res[0];
@@ -202,13 +199,10 @@ static void office_render(h2o_req_t *req, struct stp *s, const PGresult *const *
     web_page_send(&pg, 200);
 }
 
-static void office_query(h2o_req_t *req, struct stp *s)
+static void office_query(h2o_req_t *req, struct console *s)
 {
-    struct pg_tx *tx = pg_tx_begin(server_worker_pg(server_worker_of(req)));
     const char *v[] = {s->ctx};
-    if (tx != NULL)
-        pg_tx_add(tx, sql_office, 1, v);
-    stp_commit(req, s, tx, office_render);
+    console_query(req, s, sql_office, 1, v, office_render);
 }
 
 void web_on_staff_admin_office(h2o_req_t *req, const struct server_params *p)
@@ -245,7 +239,7 @@ static void office_select(struct web_page *pg, const char *id, const char *name,
            "value=\"\">%s</option>",
            id, label, id, name, strcmp(name, "office") == 0 ? " data-type=\"nullable\"" : "",
            T(pg, none_es, none_en));
-    stp_office_options(pg, selected);
+    console_office_options(pg, web_ref_now(pg->req), selected);
     wb_raw(&pg->b, "</select></div>\n");
 }
 
@@ -255,7 +249,7 @@ static const char *const done_staff[] = {
     NULL,
 };
 
-static void staff_render(h2o_req_t *req, struct stp *s, const PGresult *const *res, int nres)
+static void staff_render(h2o_req_t *req, struct console *s, const PGresult *const *res, int nres)
 {
     (void)nres;
     const struct staff_q *q = s->ctx;
@@ -341,14 +335,11 @@ static void staff_render(h2o_req_t *req, struct stp *s, const PGresult *const *r
     web_page_send(&pg, 200);
 }
 
-static void staff_query(h2o_req_t *req, struct stp *s)
+static void staff_query(h2o_req_t *req, struct console *s)
 {
     const struct staff_q *q = s->ctx;
-    struct pg_tx *tx = pg_tx_begin(server_worker_pg(server_worker_of(req)));
     const char *v[] = {q->office, q->role};
-    if (tx != NULL)
-        pg_tx_add(tx, sql_staff, 2, v);
-    stp_commit(req, s, tx, staff_render);
+    console_query(req, s, sql_staff, 2, v, staff_render);
 }
 
 void web_on_staff_admin_staff(h2o_req_t *req, const struct server_params *p)
@@ -365,7 +356,7 @@ void web_on_staff_admin_staff(h2o_req_t *req, const struct server_params *p)
     stp_require(req, STP_SYSADMIN, NULL, staff_query, q);
 }
 
-static void member_render(h2o_req_t *req, struct stp *s, const PGresult *const *res, int nres)
+static void member_render(h2o_req_t *req, struct console *s, const PGresult *const *res, int nres)
 {
     (void)nres;
     const PGresult *r = res[0];
@@ -411,14 +402,11 @@ static void member_render(h2o_req_t *req, struct stp *s, const PGresult *const *
     web_page_send(&pg, 200);
 }
 
-static void member_query(h2o_req_t *req, struct stp *s)
+static void member_query(h2o_req_t *req, struct console *s)
 {
     const struct staff_q *q = s->ctx;
-    struct pg_tx *tx = pg_tx_begin(server_worker_pg(server_worker_of(req)));
     const char *v[] = {q->id};
-    if (tx != NULL)
-        pg_tx_add(tx, sql_member, 1, v);
-    stp_commit(req, s, tx, member_render);
+    console_query(req, s, sql_member, 1, v, member_render);
 }
 
 void web_on_staff_admin_member(h2o_req_t *req, const struct server_params *p)

@@ -50,9 +50,9 @@ static const char *doc_label(int en, const char *type)
     return type;
 }
 
-static void action(struct web_page *pg, struct stp *s, const char *date, const char *code, const char *what,
-                   const char *method, const char *done, const char *cls, const char *label_es,
-                   const char *label_en, const char *confirm_es, const char *confirm_en)
+static void action(struct web_page *pg, struct console *s, const char *date, const char *code,
+                   const char *what, const char *method, const char *done, const char *cls,
+                   const char *label_es, const char *label_en, const char *confirm_es, const char *confirm_en)
 {
     struct wbuf api, next;
     wb_init(&api, &pg->req->pool, 96);
@@ -88,7 +88,7 @@ static void action(struct web_page *pg, struct stp *s, const char *date, const c
     wb_raw(&pg->b, cancel ? "</span></button></form></details>" : "</span></button></form>");
 }
 
-static void render(h2o_req_t *req, struct stp *s, const PGresult *const *res, int nres)
+static void render(h2o_req_t *req, struct console *s, const PGresult *const *res, int nres)
 {
     if (nres != 2 || PQntuples(res[0]) != 1) {
         stp_not_found(req);
@@ -211,15 +211,15 @@ static void render(h2o_req_t *req, struct stp *s, const PGresult *const *res, in
     web_page_send(&pg, 200);
 }
 
-static void query(h2o_req_t *req, struct stp *s)
+static void query(h2o_req_t *req, struct console *s)
 {
-    struct pg_tx *tx = pg_tx_begin(server_worker_pg(server_worker_of(req)));
+    struct pg_tx *tx = console_tx(req);
     const char *v[] = {s->office, s->ctx};
     if (tx != NULL) {
         pg_tx_add(tx, sql_day, 2, v);
         pg_tx_add(tx, sql_rows, 2, v);
     }
-    stp_commit(req, s, tx, render);
+    console_commit(req, s, tx, render);
 }
 
 void web_on_staff_agenda(h2o_req_t *req, const struct server_params *p)
@@ -228,7 +228,7 @@ void web_on_staff_agenda(h2o_req_t *req, const struct server_params *p)
     const char *date = NULL;
     if (server_query(req, "date", &len) != NULL && len > 0) {
         date = web_query(req, "date", 10);
-        if (!stp_date_ok(date)) {
+        if (!console_date_ok(date)) {
             web_page_message(req, 400, "Fecha no válida", "Invalid date", "Elija un día (AAAA-MM-DD).",
                              "Choose a day (YYYY-MM-DD).");
             return;

@@ -1,16 +1,7 @@
 /* The staff console's shared steps: who may see a page, the frame and its navigation, forms, labels. */
 #include "staff_page.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
-
-void stp_unavailable(h2o_req_t *req)
-{
-    web_page_message(req, 503, "Servicio no disponible", "Service unavailable",
-                     "No podemos leer los datos en este momento. Intente de nuevo en unos segundos.",
-                     "We cannot read the data right now. Please try again in a few seconds.");
-}
 
 void stp_not_found(h2o_req_t *req)
 {
@@ -22,28 +13,26 @@ void stp_not_found(h2o_req_t *req)
 static void forbidden(h2o_req_t *req, int other_office)
 {
     if (other_office)
-        web_page_message(req, 403, "Acceso restringido", "Access restricted",
-                         "Esta página es de otra oficina: su cuenta solo puede trabajar con la suya.",
-                         "This page belongs to another office: your account may only work with its own.");
+        console_forbidden(req, "Esta página es de otra oficina: su cuenta solo puede trabajar con la suya.",
+                          "This page belongs to another office: your account may only work with its own.");
     else
-        web_page_message(req, 403, "Acceso restringido", "Access restricted",
-                         "Su cuenta no tiene permiso para ver esta página de la consola del personal.",
-                         "Your account may not see this page of the staff console.");
+        console_forbidden(req, "Su cuenta no tiene permiso para ver esta página de la consola del personal.",
+                          "Your account may not see this page of the staff console.");
 }
 
 /* --- the session, its role and office --- */
 
 struct need {
     enum stp_need need;
-    stp_cb cb;
-    struct stp *s;
+    console_cb cb;
+    struct console *s;
 };
 
 static void on_ref(h2o_req_t *req, const struct web_ref *ref, void *ctx)
 {
     struct need *n = ctx;
     if (ref == NULL) {
-        stp_unavailable(req);
+        console_unavailable(req);
         return;
     }
     if (n->s->office[0] != '\0' && web_ref_office(ref, n->s->office, strlen(n->s->office)) == NULL) {
@@ -56,7 +45,7 @@ static void on_ref(h2o_req_t *req, const struct web_ref *ref, void *ctx)
 static void on_session(h2o_req_t *req, const struct auth_session *ses, void *ctx)
 {
     struct need *n = ctx;
-    struct stp *s = n->s;
+    struct console *s = n->s;
     int console = ses->role == AUTH_ROLE_CONSULAR_STAFF || ses->role == AUTH_ROLE_CONSULAR_ADMIN ||
                   ses->role == AUTH_ROLE_SYSADMIN;
     if (ses->role == AUTH_ROLE_HELPDESK && n->need == STP_CONSOLE) {
@@ -76,22 +65,16 @@ static void on_session(h2o_req_t *req, const struct auth_session *ses, void *ctx
         forbidden(req, 1);
         return;
     }
-    memcpy(s->csrf, ses->csrf, sizeof(s->csrf));
-    snprintf(s->account, sizeof(s->account), "%" PRId64, ses->account_id);
-    s->role = ses->role;
-    snprintf(s->own_office, sizeof(s->own_office), "%s", ses->office);
-    s->can_write_settings = ses->role == AUTH_ROLE_SYSADMIN || ses->role == AUTH_ROLE_CONSULAR_ADMIN;
+    console_take_session(s, ses);
     web_with_ref(req, on_ref, n);
 }
 
-void stp_require(h2o_req_t *req, enum stp_need need, const h2o_iovec_t *office, stp_cb cb, void *ctx)
+void stp_require(h2o_req_t *req, enum stp_need need, const h2o_iovec_t *office, console_cb cb, void *ctx)
 {
     struct need *n = h2o_mem_alloc_pool(&req->pool, sizeof(*n));
     n->need = need;
     n->cb = cb;
-    n->s = h2o_mem_alloc_pool(&req->pool, sizeof(*n->s));
-    memset(n->s, 0, sizeof(*n->s));
-    n->s->ctx = ctx;
+    n->s = console_new(req, ctx);
     if (office != NULL) {
         if (!auth_office_code_valid(office->base, office->len)) {
             stp_not_found(req);
@@ -101,46 +84,6 @@ void stp_require(h2o_req_t *req, enum stp_need need, const h2o_iovec_t *office, 
         n->s->office[office->len] = '\0';
     }
     web_with_session(req, on_session, n);
-}
-
-/* --- read-only queries --- */
-
-struct rows {
-    struct stp *s;
-    stp_rows_cb render;
-};
-
-static void on_rows(const struct pg_reply *reply, void *ctx)
-{
-    struct rows *q = ctx;
-    h2o_req_t *req = server_async_req(q);
-    if (req != NULL) {
-        if (reply->status != PG_OK)
-            stp_unavailable(req);
-        else
-            q->render(req, q->s, reply->results, reply->nresults);
-    }
-    server_async_release(q);
-}
-
-void stp_commit(h2o_req_t *req, struct stp *s, struct pg_tx *tx, stp_rows_cb render)
-{
-    if (tx == NULL) {
-        stp_unavailable(req);
-        return;
-    }
-    struct rows *q = server_async_alloc(req, sizeof(*q));
-    if (q == NULL) {
-        pg_tx_abort(tx);
-        stp_unavailable(req);
-        return;
-    }
-    q->s = s;
-    q->render = render;
-    if (pg_tx_commit(tx, on_rows, q) != 0) {
-        server_async_release(q);
-        stp_unavailable(req);
-    }
 }
 
 /* --- labels --- */
@@ -187,52 +130,20 @@ const char *stp_state_label(int en, const char *s)
     return s;
 }
 
-int stp_date_ok(const char *s)
-{
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-        return 0;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-            return 0;
-    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-    int m = (s[5] - '0') * 10 + (s[6] - '0'), d = (s[8] - '0') * 10 + (s[9] - '0');
-    if (y < 2000 || y > 9999 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-        return 0;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return !(m == 2 && d == 29 && !leap);
-}
-
-void stp_office_options(struct web_page *pg, const char *selected)
-{
-    const struct web_ref *ref = web_ref_now(pg->req);
-    for (size_t i = 0; ref != NULL && i < ref->noffices; i++) {
-        const struct web_office *o = &ref->offices[i];
-        wb_raw(&pg->b, "<option value=\"");
-        wb_esc(&pg->b, o->code);
-        wb_raw(&pg->b, selected != NULL && strcmp(selected, o->code) == 0 ? "\" selected>" : "\">");
-        wb_esc(&pg->b, o->code);
-        wb_raw(&pg->b, " · ");
-        wb_esc(&pg->b, pg->en ? o->name_en : o->name_es);
-        wb_raw(&pg->b, "</option>");
-    }
-}
-
 /* --- the frame --- */
 
 static void nav_item(struct web_page *pg, const char *href_a, const char *href_b, const char *label,
                      int current)
 {
-    wb_raw(&pg->b, "<li><a href=\"");
-    wb_raw(&pg->b, href_a);
-    wb_url(&pg->b, href_b);
-    wb_raw(&pg->b, current ? "\" aria-current=\"page\">" : "\">");
-    wb_raw(&pg->b, label);
-    wb_raw(&pg->b, "</a></li>");
+    struct wbuf h;
+    wb_init(&h, &pg->req->pool, 64);
+    wb_raw(&h, href_a);
+    wb_url(&h, href_b);
+    console_nav_item(pg, h.p, label, current);
 }
 
-void stp_open(struct web_page *pg, h2o_req_t *req, struct stp *s, const char *title_es, const char *title_en,
-              const char *current)
+void stp_open(struct web_page *pg, h2o_req_t *req, struct console *s, const char *title_es,
+              const char *title_en, const char *current)
 {
     int en = web_lang_en(req);
     struct wbuf title;
@@ -242,13 +153,8 @@ void stp_open(struct web_page *pg, h2o_req_t *req, struct stp *s, const char *ti
         wb_raw(&title, " · ");
         wb_raw(&title, stp_office_name(req, en, s->office));
     }
-    web_page_open(pg, req, title.p, s->csrf, WEB_PAGE_STAFF, NULL);
+    console_open(pg, req, s, title.p, "staff.css", "staff.js");
     struct wbuf *b = &pg->b;
-    wb_raw(b, "<link rel=\"stylesheet\" href=\"");
-    wb_raw(b, web_asset_url("staff.css"));
-    wb_raw(b, "\">\n<script src=\"");
-    wb_raw(b, web_asset_url("staff.js"));
-    wb_raw(b, "\" defer></script>\n");
     wb_fmt(b, "<nav class=\"staff-nav\" aria-label=\"%s\"><ul>",
            T(pg, "Consola del personal", "Staff console"));
     int all =

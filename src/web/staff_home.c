@@ -40,7 +40,7 @@ static void office_links(struct web_page *pg, const char *code)
     wb_raw(b, "</ul>\n");
 }
 
-static void render(h2o_req_t *req, struct stp *s)
+static void render(h2o_req_t *req, struct console *s)
 {
     struct web_page pg;
     const char *chosen = web_query(req, "office", AUTH_OFFICE_MAX);
@@ -60,7 +60,7 @@ static void render(h2o_req_t *req, struct stp *s)
            "<form class=\"office-chooser\" method=\"get\" action=\"/staff\"><div class=\"field\">"
            "<label for=\"office\">%s</label><select id=\"office\" name=\"office\" required>",
            T(&pg, "Oficina", "Office"));
-    stp_office_options(&pg, chosen);
+    console_office_options(&pg, web_ref_now(req), chosen);
     wb_fmt(b, "</select></div><button type=\"submit\">%s</button></form>\n", T(&pg, "Abrir", "Open"));
     if (chosen != NULL)
         office_links(&pg, chosen);

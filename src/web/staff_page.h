@@ -14,9 +14,7 @@
 #ifndef CITAS_WEB_STAFF_PAGE_H
 #define CITAS_WEB_STAFF_PAGE_H
 
-#include "internal.h"
-#include "citas/auth.h"
-#include "citas/pg.h"
+#include "console.h"
 
 /* What a page needs of the session. */
 enum stp_need {
@@ -25,34 +23,15 @@ enum stp_need {
     STP_SYSADMIN,
 };
 
-/* A staff page's request (in the request's pool). */
-struct stp {
-    char csrf[65];
-    char account[24];
-    enum auth_role role;
-    char own_office[AUTH_OFFICE_MAX + 1]; /* the session's office, "" for none */
-    char office[AUTH_OFFICE_MAX + 1];     /* the page's office ("" for pages without one) */
-    int can_write_settings;               /* consular_admin (of this office or all) or sysadmin */
-    void *ctx;
-};
-typedef void (*stp_cb)(h2o_req_t *req, struct stp *s);
-
 /* Loads the session and the office cache and calls cb when the session may see the page (office: the
  * page's office code from the URL, or NULL); otherwise answers itself (303 /login, 403, 404, 503). */
-void stp_require(h2o_req_t *req, enum stp_need need, const h2o_iovec_t *office, stp_cb cb, void *ctx);
-
-/* Results of a read-only transaction. */
-typedef void (*stp_rows_cb)(h2o_req_t *req, struct stp *s, const PGresult *const *results, int n);
-/* Commits tx (statements added by the caller; NULL: out of memory) and renders its results, or a 503
- * page. */
-void stp_commit(h2o_req_t *req, struct stp *s, struct pg_tx *tx, stp_rows_cb render);
+void stp_require(h2o_req_t *req, enum stp_need need, const h2o_iovec_t *office, console_cb cb, void *ctx);
 
 /* Opens a staff page: web_page_open (personal, no-store), staff.css and staff.js, and the console's
  * navigation with `current` marked ("agenda", "windows", "new", "settings", "offices", "staff", "home").
  * title_es/en are the <h1>; the office's name is added for office pages. */
-void stp_open(struct web_page *pg, h2o_req_t *req, struct stp *s, const char *title_es, const char *title_en,
-              const char *current);
-void stp_unavailable(h2o_req_t *req);
+void stp_open(struct web_page *pg, h2o_req_t *req, struct console *s, const char *title_es,
+              const char *title_en, const char *current);
 void stp_not_found(h2o_req_t *req);
 /* A form sent by staff.js: data-api (a template: {field} is that field's value), data-method, data-next
  * (a template: {field} from the answer, then the form) and an alert region. attrs: more attributes (our own
@@ -69,9 +48,5 @@ const char *stp_office_name(h2o_req_t *req, int en, const char *code);
 const char *stp_role_label(int en, const char *role);
 const char *stp_state_label(int en, const char *state);
 const char *stp_proc_name(h2o_req_t *req, int en, const char *code);
-/* 1 for a real date YYYY-MM-DD. */
-int stp_date_ok(const char *s);
-/* <option>s of every office (value its code), `selected` marked. */
-void stp_office_options(struct web_page *pg, const char *selected);
 
 #endif

@@ -42,7 +42,7 @@ static const char *const days_es[] = {"lunes",   "martes", "miércoles", "jueves
 static const char *const days_en[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                       "Friday", "Saturday", "Sunday"};
 
-static const char *api_of(h2o_req_t *req, struct stp *s, const char *tail)
+static const char *api_of(h2o_req_t *req, struct console *s, const char *tail)
 {
     struct wbuf w;
     wb_init(&w, &req->pool, 96);
@@ -52,7 +52,7 @@ static const char *api_of(h2o_req_t *req, struct stp *s, const char *tail)
     return w.p;
 }
 
-static const char *next_of(h2o_req_t *req, struct stp *s, const char *done)
+static const char *next_of(h2o_req_t *req, struct console *s, const char *done)
 {
     struct wbuf w;
     wb_init(&w, &req->pool, 96);
@@ -63,7 +63,7 @@ static const char *next_of(h2o_req_t *req, struct stp *s, const char *done)
     return w.p;
 }
 
-static void procedures(struct web_page *pg, struct stp *s, const PGresult *r)
+static void procedures(struct web_page *pg, struct console *s, const PGresult *r)
 {
     struct wbuf *b = &pg->b;
     wb_fmt(b, "<section aria-labelledby=\"procs-h\"><h2 id=\"procs-h\">%s</h2>\n",
@@ -102,7 +102,7 @@ static void procedures(struct web_page *pg, struct stp *s, const PGresult *r)
            T(pg, "Guardar trámites", "Save procedures"));
 }
 
-static void hours(struct web_page *pg, struct stp *s, const PGresult *r)
+static void hours(struct web_page *pg, struct console *s, const PGresult *r)
 {
     struct wbuf *b = &pg->b;
     char opens[7][INTERVALS][6], closes[7][INTERVALS][6];
@@ -161,7 +161,7 @@ static void hours(struct web_page *pg, struct stp *s, const PGresult *r)
     wb_raw(b, "</section>\n");
 }
 
-static void holidays(struct web_page *pg, struct stp *s, const PGresult *r)
+static void holidays(struct web_page *pg, struct console *s, const PGresult *r)
 {
     struct wbuf *b = &pg->b;
     wb_fmt(b, "<section aria-labelledby=\"hol-h\"><h2 id=\"hol-h\">%s</h2>\n",
@@ -212,10 +212,10 @@ static void holidays(struct web_page *pg, struct stp *s, const PGresult *r)
     wb_raw(b, "</section>\n");
 }
 
-static void render(h2o_req_t *req, struct stp *s, const PGresult *const *res, int nres)
+static void render(h2o_req_t *req, struct console *s, const PGresult *const *res, int nres)
 {
     if (nres != 3) {
-        stp_unavailable(req);
+        console_unavailable(req);
         return;
     }
     const struct web_office *o = web_ref_office(web_ref_now(req), s->office, strlen(s->office));
@@ -242,16 +242,16 @@ static void render(h2o_req_t *req, struct stp *s, const PGresult *const *res, in
     web_page_send(&pg, 200);
 }
 
-static void query(h2o_req_t *req, struct stp *s)
+static void query(h2o_req_t *req, struct console *s)
 {
-    struct pg_tx *tx = pg_tx_begin(server_worker_pg(server_worker_of(req)));
+    struct pg_tx *tx = console_tx(req);
     const char *v[] = {s->office};
     if (tx != NULL) {
         pg_tx_add(tx, sql_procs, 1, v);
         pg_tx_add(tx, sql_hours, 1, v);
         pg_tx_add(tx, sql_holidays, 1, v);
     }
-    stp_commit(req, s, tx, render);
+    console_commit(req, s, tx, render);
 }
 
 void web_on_staff_settings(h2o_req_t *req, const struct server_params *p)

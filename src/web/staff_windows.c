@@ -32,7 +32,7 @@ static const char *const done_windows[] = {
     NULL,
 };
 
-static void windows_render(h2o_req_t *req, struct stp *s, const PGresult *const *res, int nres)
+static void windows_render(h2o_req_t *req, struct console *s, const PGresult *const *res, int nres)
 {
     (void)nres;
     struct web_page pg;
@@ -130,13 +130,10 @@ static void windows_render(h2o_req_t *req, struct stp *s, const PGresult *const 
     web_page_send(&pg, 200);
 }
 
-static void windows_query(h2o_req_t *req, struct stp *s)
+static void windows_query(h2o_req_t *req, struct console *s)
 {
-    struct pg_tx *tx = pg_tx_begin(server_worker_pg(server_worker_of(req)));
     const char *v[] = {s->office};
-    if (tx != NULL)
-        pg_tx_add(tx, sql_windows, 1, v);
-    stp_commit(req, s, tx, windows_render);
+    console_query(req, s, sql_windows, 1, v, windows_render);
 }
 
 void web_on_staff_windows(h2o_req_t *req, const struct server_params *p)
@@ -158,7 +155,7 @@ static void field(struct wbuf *b, const char *id, const char *label, const char 
         wb_raw(b, "></div>\n");
 }
 
-static void new_render(h2o_req_t *req, struct stp *s)
+static void new_render(h2o_req_t *req, struct console *s)
 {
     const struct web_ref *ref = web_ref_now(req);
     const struct web_office *o = web_ref_office(ref, s->office, strlen(s->office));
@@ -249,7 +246,7 @@ static const char sql_day[] =
     " (SELECT count(*) FROM appointments a JOIN slots s ON s.id = a.slot_id WHERE a.office_code = $1"
     "  AND a.state = 'active' AND s.local_start >= $2::date AND s.local_start < $2::date + 1)";
 
-static void day_render(h2o_req_t *req, struct stp *s, const PGresult *const *res, int nres)
+static void day_render(h2o_req_t *req, struct console *s, const PGresult *const *res, int nres)
 {
     (void)nres;
     const char *date = s->ctx;
@@ -301,19 +298,16 @@ static void day_render(h2o_req_t *req, struct stp *s, const PGresult *const *res
     web_page_send(&pg, 200);
 }
 
-static void day_query(h2o_req_t *req, struct stp *s)
+static void day_query(h2o_req_t *req, struct console *s)
 {
-    struct pg_tx *tx = pg_tx_begin(server_worker_pg(server_worker_of(req)));
     const char *v[] = {s->office, s->ctx};
-    if (tx != NULL)
-        pg_tx_add(tx, sql_day, 2, v);
-    stp_commit(req, s, tx, day_render);
+    console_query(req, s, sql_day, 2, v, day_render);
 }
 
 void web_on_staff_cancel_day(h2o_req_t *req, const struct server_params *p)
 {
     const char *date = web_query(req, "date", 10);
-    if (!stp_date_ok(date)) {
+    if (!console_date_ok(date)) {
         web_page_message(req, 400, "Fecha no válida", "Invalid date", "Elija un día (AAAA-MM-DD).",
                          "Choose a day (YYYY-MM-DD).");
         return;

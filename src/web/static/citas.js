@@ -2,8 +2,7 @@
  * everything is wired from data- attributes. */
 (function () {
   "use strict";
-  var EN = document.documentElement.lang === "en";
-  function t(es, en) { return EN ? en : es; }
+  var api = window.citasApi, EN = api.EN, t = api.t, retryAfter = api.retryAfter;
 
   /* API problems by title: [Spanish, English]; {s} is the wait in seconds. */
   var TITLES = {
@@ -53,11 +52,6 @@
     503: TITLES["Service unavailable"]
   };
 
-  function retryAfter(res) {
-    var n = parseInt(res.headers.get("Retry-After") || "", 10);
-    return isNaN(n) || n < 1 ? 5 : n;
-  }
-
   function labelOf(form, field) {
     var el = form.querySelector('[name="' + field.replace(/"/g, "") + '"]');
     if (!el || !el.id) return field;
@@ -81,14 +75,6 @@
     }
     if (!pair) pair = BY_STATUS[res.status] || ["Algo salió mal. Intente de nuevo.", "Something went wrong. Try again."];
     return pair[EN ? 1 : 0].replace("{s}", String(wait));
-  }
-
-  function showAlert(form, text) {
-    var a = form.querySelector(".alert");
-    a.textContent = text;
-    a.hidden = false;
-    a.focus();
-    return a;
   }
 
   function formatDay(date) {
@@ -123,11 +109,6 @@
     box.hidden = false;
   }
 
-  function csrfToken() {
-    var m = document.querySelector('meta[name="csrf-token"]');
-    return m ? m.getAttribute("content") : null;
-  }
-
   function bodyOf(form) {
     var out = {}, any = false;
     Array.prototype.forEach.call(form.elements, function (el) {
@@ -153,7 +134,7 @@
       var v = answer && answer[k] != null ? answer[k] : sent && sent[k] != null ? sent[k] : "";
       return encodeURIComponent(String(v));
     });
-    return url.charAt(0) === "/" && url.charAt(1) !== "/" ? url : "/";
+    return api.localUrl(url, "/");
   }
 
   function onSubmit(ev) {
@@ -165,50 +146,32 @@
     if (ask && !window.confirm(ask.value)) return;
     var method = form.getAttribute("data-method") || "POST";
     var body = method === "DELETE" ? null : bodyOf(form);
-    var headers = { "Accept": "application/json" };
-    var token = csrfToken();
-    if (token) headers["X-CSRF-Token"] = token;
-    if (body) headers["Content-Type"] = "application/json";
-    var button = form.querySelector('button[type="submit"]');
-    form.setAttribute("aria-busy", "true");
-    if (button) button.disabled = true;
-    var a = form.querySelector(".alert");
-    if (a) a.hidden = true;
-    function done() {
-      form.removeAttribute("aria-busy");
-      if (button) button.disabled = false;
-    }
-    fetch(form.getAttribute("data-api"), {
-      method: method, headers: headers, credentials: "same-origin",
-      body: body ? JSON.stringify(body) : undefined
-    }).then(function (res) {
-      return res.text().then(function (text) {
-        var json = null;
-        try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
-        if (res.ok) {
-          window.location.assign(nextUrl(form, form.getAttribute("data-next") || "/", json, body));
-          return;
-        }
-        done();
-        if (window.hcaptcha && form.querySelector(".h-captcha")) {
-          try { window.hcaptcha.reset(); } catch (e) { /* no widget yet */ }
-        }
-        if (res.status === 401 && token) {
-          window.location.assign("/login?expired=1&next=" +
-            encodeURIComponent(window.location.pathname + window.location.search));
-          return;
-        }
-        if (res.status === 403 && json && json.title === "Email not verified") {
-          window.location.assign("/verify?email=" + encodeURIComponent((body && body.email) || ""));
-          return;
-        }
-        showAlert(form, message(form, res, json));
-        if (res.status === 409 && json && json.title === "Sold out") showNext(form, json.next);
-      });
+    var token = api.csrfToken();
+    api.busy(form, true);
+    api.hideAlert(form);
+    api.send(form.getAttribute("data-api"), method, body).then(function (r) {
+      var res = r.res, json = r.json;
+      if (res.ok) {
+        window.location.assign(nextUrl(form, form.getAttribute("data-next") || "/", json, body));
+        return;
+      }
+      api.busy(form, false);
+      if (window.hcaptcha && form.querySelector(".h-captcha")) {
+        try { window.hcaptcha.reset(); } catch (e) { /* no widget yet */ }
+      }
+      if (res.status === 401 && token) {
+        api.toLogin();
+        return;
+      }
+      if (res.status === 403 && json && json.title === "Email not verified") {
+        window.location.assign("/verify?email=" + encodeURIComponent((body && body.email) || ""));
+        return;
+      }
+      api.showAlert(form, message(form, res, json));
+      if (res.status === 409 && json && json.title === "Sold out") showNext(form, json.next);
     }).catch(function () {
-      done();
-      showAlert(form, t("No hay conexión con el servidor. Revise su conexión e intente de nuevo.",
-        "The server cannot be reached. Check your connection and try again."));
+      api.busy(form, false);
+      api.offline(form);
     });
   }
 

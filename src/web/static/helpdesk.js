@@ -6,8 +6,7 @@
  *  - #audit: the audit log page's records, read from data-api; "older" links to data-page&before=<next_before>. */
 (function () {
   "use strict";
-  var EN = document.documentElement.lang === "en";
-  function t(es, en) { return EN ? en : es; }
+  var api = window.citasApi, EN = api.EN, t = api.t;
 
   var TITLES = {
     "Illegal transition": ["Ese cambio de estado no está permitido para la incidencia en su estado actual " +
@@ -48,8 +47,7 @@
   }
 
   function message(form, res, body) {
-    var wait = parseInt(res.headers.get("Retry-After") || "", 10);
-    if (isNaN(wait) || wait < 1) wait = 5;
+    var wait = api.retryAfter(res);
     var title = body && body.title, detail = body && typeof body.detail === "string" ? body.detail : "";
     var pair = title && TITLES[title];
     if (res.status === 503) pair = TITLES["Service unavailable"];
@@ -60,18 +58,6 @@
     }
     if (!pair) pair = BY_STATUS[res.status] || ["Algo salió mal. Intente de nuevo.", "Something went wrong. Try again."];
     return pair[EN ? 1 : 0].replace("{s}", String(wait));
-  }
-
-  function showAlert(form, text) {
-    var a = form.querySelector(".alert");
-    a.textContent = text;
-    a.hidden = false;
-    a.focus();
-  }
-
-  function csrfToken() {
-    var m = document.querySelector('meta[name="csrf-token"]');
-    return m ? m.getAttribute("content") : null;
   }
 
   function bodyOf(form) {
@@ -94,52 +80,31 @@
     var url = template.replace(/\{([a-z_]+)\}/g, function (_, k) {
       return encodeURIComponent(String(answer && answer[k] != null ? answer[k] : ""));
     });
-    return url.charAt(0) === "/" && url.charAt(1) !== "/" ? url : "/helpdesk";
-  }
-
-  function busy(form, on) {
-    var button = form.querySelector('button[type="submit"]');
-    if (on) form.setAttribute("aria-busy", "true"); else form.removeAttribute("aria-busy");
-    if (button) button.disabled = on;
-  }
-
-  function readJson(res) {
-    return res.text().then(function (text) {
-      try { return text ? JSON.parse(text) : null; } catch (e) { return null; }
-    });
+    return api.localUrl(url, "/helpdesk");
   }
 
   function offline(form) {
-    busy(form, false);
-    showAlert(form, t("No hay conexión con el servidor. Revise su conexión e intente de nuevo.",
-      "The server cannot be reached. Check your connection and try again."));
+    api.busy(form, false);
+    api.offline(form);
   }
 
   function onApiForm(form) {
     if (form.getAttribute("aria-busy") === "true") return;
     var method = form.getAttribute("data-method") || "POST";
-    var body = bodyOf(form);
-    var headers = { "Accept": "application/json", "Content-Type": "application/json" };
-    var token = csrfToken();
-    if (token) headers["X-CSRF-Token"] = token;
-    busy(form, true);
-    form.querySelector(".alert").hidden = true;
-    fetch(form.getAttribute("data-api"), {
-      method: method, headers: headers, credentials: "same-origin", body: JSON.stringify(body)
-    }).then(function (res) {
-      return readJson(res).then(function (json) {
-        if (res.ok) {
-          window.location.assign(nextUrl(form.getAttribute("data-next") || "/helpdesk", json));
-          return;
-        }
-        busy(form, false);
-        if (res.status === 401) {
-          window.location.assign("/login?expired=1&next=" +
-            encodeURIComponent(window.location.pathname + window.location.search));
-          return;
-        }
-        showAlert(form, message(form, res, json));
-      });
+    var body = bodyOf(form); /* an object, even empty: always sent */
+    api.busy(form, true);
+    api.hideAlert(form);
+    api.send(form.getAttribute("data-api"), method, body).then(function (r) {
+      if (r.res.ok) {
+        window.location.assign(nextUrl(form.getAttribute("data-next") || "/helpdesk", r.json));
+        return;
+      }
+      api.busy(form, false);
+      if (r.res.status === 401) {
+        api.toLogin();
+        return;
+      }
+      api.showAlert(form, message(form, r.res, r.json));
     }).catch(function () { offline(form); });
   }
 
@@ -190,66 +155,61 @@
     if (form.getAttribute("aria-busy") === "true") return;
     var input = form.querySelector('input[name="email"]'), email = input.value.trim();
     var out = document.getElementById("lookup-result");
-    form.querySelector(".alert").hidden = true;
-    busy(form, true);
-    fetch(form.getAttribute("data-api") + "?email=" + encodeURIComponent(email), {
-      headers: { "Accept": "application/json" }, credentials: "same-origin"
-    }).then(function (res) {
-      return readJson(res).then(function (json) {
-        busy(form, false);
-        if (!res.ok || !json) {
-          if (res.status === 400) {
-            showAlert(form, t("Escriba un correo electrónico válido.", "Please enter a valid email address."));
-            return;
-          }
-          showAlert(form, message(form, res, json));
+    api.hideAlert(form);
+    api.busy(form, true);
+    api.get(form.getAttribute("data-api") + "?email=" + encodeURIComponent(email)).then(function (r) {
+      var res = r.res, json = r.json;
+      api.busy(form, false);
+      if (!res.ok || !json) {
+        if (res.status === 400) {
+          api.showAlert(form, t("Escriba un correo electrónico válido.", "Please enter a valid email address."));
           return;
         }
-        out.textContent = "";
-        var list = json.appointments || [];
-        out.appendChild(el("h2", t("Citas de ", "Appointments of ") + json.email));
-        if (!list.length) {
-          out.appendChild(el("p", t("Este correo no tiene citas.", "This email has no appointments.")));
-        } else {
-          out.appendChild(table(t("Citas (solo lectura)", "Appointments (read-only)"),
-            [t("Código", "Code"), t("Estado", "State"), t("Oficina", "Office"), t("Trámite", "Procedure"),
-              t("Fecha y hora (oficina)", "Date and time (office)"), t("Reservada (UTC)", "Booked (UTC)")],
-            list.map(function (a) {
-              return [a.code, apptState(a.state), a.office, a.procedure, String(a.local || "").replace("T", " "),
-                when(a.booked_at)];
-            }), "lookup"));
-        }
-        out.appendChild(el("p", t("Esta consulta quedó registrada.", "This look-up was recorded."), "muted"));
-        out.hidden = false;
-        if (window.history && window.history.replaceState)
-          window.history.replaceState(null, "", "/helpdesk/lookup?email=" + encodeURIComponent(email));
-      });
+        api.showAlert(form, message(form, res, json));
+        return;
+      }
+      out.textContent = "";
+      var list = json.appointments || [];
+      out.appendChild(el("h2", t("Citas de ", "Appointments of ") + json.email));
+      if (!list.length) {
+        out.appendChild(el("p", t("Este correo no tiene citas.", "This email has no appointments.")));
+      } else {
+        out.appendChild(table(t("Citas (solo lectura)", "Appointments (read-only)"),
+          [t("Código", "Code"), t("Estado", "State"), t("Oficina", "Office"), t("Trámite", "Procedure"),
+            t("Fecha y hora (oficina)", "Date and time (office)"), t("Reservada (UTC)", "Booked (UTC)")],
+          list.map(function (a) {
+            return [a.code, apptState(a.state), a.office, a.procedure, String(a.local || "").replace("T", " "),
+              when(a.booked_at)];
+          }), "lookup"));
+      }
+      out.appendChild(el("p", t("Esta consulta quedó registrada.", "This look-up was recorded."), "muted"));
+      out.hidden = false;
+      if (window.history && window.history.replaceState)
+        window.history.replaceState(null, "", "/helpdesk/lookup?email=" + encodeURIComponent(email));
     }).catch(function () { offline(form); });
   }
 
   /* ---- the audit log ---- */
   function auditLoad(box) {
-    fetch(box.getAttribute("data-api"), { headers: { "Accept": "application/json" }, credentials: "same-origin" })
-      .then(function (res) {
-        return readJson(res).then(function (json) {
-          box.removeAttribute("aria-busy");
-          box.textContent = "";
-          if (!res.ok || !json) {
-            var p = el("p", null, "notice");
-            p.setAttribute("role", "alert");
-            p.textContent = res.status === 400 ?
-              t("El registro no acepta estos filtros: " , "The log does not accept these filters: ") +
-                ((json && json.detail) || "") :
-              message(box, res, json);
-            box.appendChild(p);
-            return;
-          }
-          auditRender(box, json);
-        });
-      }).catch(function () {
-        box.removeAttribute("aria-busy");
-        box.textContent = t("No hay conexión con el servidor.", "The server cannot be reached.");
-      });
+    api.get(box.getAttribute("data-api")).then(function (r) {
+      var res = r.res, json = r.json;
+      box.removeAttribute("aria-busy");
+      box.textContent = "";
+      if (!res.ok || !json) {
+        var p = el("p", null, "notice");
+        p.setAttribute("role", "alert");
+        p.textContent = res.status === 400 ?
+          t("El registro no acepta estos filtros: " , "The log does not accept these filters: ") +
+            ((json && json.detail) || "") :
+          message(box, res, json);
+        box.appendChild(p);
+        return;
+      }
+      auditRender(box, json);
+    }).catch(function () {
+      box.removeAttribute("aria-busy");
+      box.textContent = t("No hay conexión con el servidor.", "The server cannot be reached.");
+    });
   }
 
   function auditRender(box, json) {

@@ -8,8 +8,7 @@
  * its offset). Cells with data-hours-row give "hours": [{weekday, opens, closes}]. No inline code. */
 (function () {
   "use strict";
-  var EN = document.documentElement.lang === "en";
-  function t(es, en) { return EN ? en : es; }
+  var api = window.citasApi, EN = api.EN, t = api.t;
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
   var BY_STATUS = {
@@ -30,18 +29,6 @@
     var text = pair[EN ? 1 : 0];
     if (body && typeof body.detail === "string" && body.detail) text += " (" + body.detail + ")";
     return text;
-  }
-
-  function showAlert(form, text) {
-    var a = form.querySelector(".alert");
-    a.textContent = text;
-    a.hidden = false;
-    a.focus();
-  }
-
-  function csrfToken() {
-    var m = document.querySelector('meta[name="csrf-token"]');
-    return m ? m.getAttribute("content") : null;
   }
 
   /* The UTC offset in minutes of zone tz at instant ms. */
@@ -140,40 +127,15 @@
     return out;
   }
 
-  function send(form, url, method, body) {
-    var headers = { "Accept": "application/json" };
-    var token = csrfToken();
-    if (token) headers["X-CSRF-Token"] = token;
-    if (body) headers["Content-Type"] = "application/json";
-    return fetch(url, {
-      method: method, headers: headers, credentials: "same-origin",
-      body: body ? JSON.stringify(body) : undefined
-    }).then(function (res) {
-      return res.text().then(function (text) {
-        var json = null;
-        try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
-        return { res: res, json: json };
-      });
-    });
-  }
-
-  function busy(form, on) {
-    Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = on; });
-    if (on) form.setAttribute("aria-busy", "true");
-    else form.removeAttribute("aria-busy");
-  }
+  /* every button of the form (the preview's too) */
+  function busy(form, on) { api.busy(form, on, true); }
 
   function failed(form, r) {
     if (r.res.status === 401) {
-      window.location.assign("/login?expired=1&next=" +
-        encodeURIComponent(window.location.pathname + window.location.search));
+      api.toLogin();
       return;
     }
-    showAlert(form, message(r.res, r.json));
-  }
-
-  function offline(form) {
-    showAlert(form, t("No hay conexión con el servidor. Intente de nuevo.", "The server cannot be reached. Try again."));
+    api.showAlert(form, message(r.res, r.json));
   }
 
   function onSubmit(ev) {
@@ -187,25 +149,24 @@
     var values = fieldValues(form);
     var url = fill(template, values, null);
     if (/\/\//.test(url.replace(/^https?:\/\//, ""))) { /* an empty {field} */
-      showAlert(form, BY_STATUS[400][EN ? 1 : 0]);
+      api.showAlert(form, BY_STATUS[400][EN ? 1 : 0]);
       return;
     }
     var method = form.getAttribute("data-method") || "POST";
     var body = bodyOf(form, usedNames(template));
-    var a = form.querySelector(".alert");
-    if (a) a.hidden = true;
+    api.hideAlert(form);
     busy(form, true);
-    send(form, url, method, body).then(function (r) {
+    api.send(url, method, body).then(function (r) {
       if (r.res.ok) {
         var next = fill(form.getAttribute("data-next") || "/staff", r.json, Object.assign({}, values, body || {}));
-        window.location.assign(next.charAt(0) === "/" && next.charAt(1) !== "/" ? next : "/staff");
+        window.location.assign(api.localUrl(next, "/staff"));
         return;
       }
       busy(form, false);
       failed(form, r);
     }).catch(function () {
       busy(form, false);
-      offline(form);
+      api.offline(form);
     });
   }
 
@@ -238,16 +199,15 @@
     var form = button.form;
     if (!form.reportValidity()) return;
     var body = bodyOf(form, {});
-    var a = form.querySelector(".alert");
-    if (a) a.hidden = true;
+    api.hideAlert(form);
     busy(form, true);
-    send(form, form.getAttribute("data-preview"), "POST", body).then(function (r) {
+    api.send(form.getAttribute("data-preview"), "POST", body).then(function (r) {
       busy(form, false);
       if (r.res.ok && r.json) showPreview(form, r.json);
       else failed(form, r);
     }).catch(function () {
       busy(form, false);
-      offline(form);
+      api.offline(form);
     });
   }
 

@@ -63,5 +63,7 @@ void json_add_bool(struct json_buf *b, const char *key, int value);
 void json_add_null(struct json_buf *b, const char *key);
 /* Appends raw, already valid JSON text. */
 void json_add_raw(struct json_buf *b, const char *key, const char *json, size_t len);
+/* The text written so far, NUL-terminated (the NUL is not counted in len); lives as long as b's pool. */
+char *json_buf_str(struct json_buf *b);
 
 #endif

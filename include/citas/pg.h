@@ -123,4 +123,10 @@ void pg_get_stats(const struct pg_pool *pool, struct pg_stats *out);
 /* Short English name of a status, for logs. */
 const char *pg_status_str(enum pg_status st);
 
+/* The primary message of the statement that failed (PG_ERR_QUERY), without libpq's "ERROR:" decoration;
+ * NULL when there is none. */
+const char *pg_error_message(const struct pg_reply *r);
+/* The text of a result field, or NULL when it is SQL NULL. */
+const char *pg_text(const PGresult *r, int row, int col);
+
 #endif

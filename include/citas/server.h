@@ -156,6 +156,8 @@ const char *server_header(h2o_req_t *req, const char *name, size_t *len);
 const char *server_query(h2o_req_t *req, const char *name, size_t *len);
 /* Days since 1970-01-01 of s[0..len) written YYYY-MM-DD (a real date, year 1970..9999), or -1. */
 long server_parse_date(const char *s, size_t len);
+/* The n ASCII digits at s as a number in *out: 0, or -1 when one of them is not a digit. */
+int server_parse_digits(const char *s, size_t n, unsigned *out);
 /* Whether the request came over TLS. */
 int server_is_tls(h2o_req_t *req);
 /*
@@ -172,6 +174,10 @@ void server_send(h2o_req_t *req, int status, const char *content_type, const cha
 void server_send_json(h2o_req_t *req, int status, const char *json, size_t len);
 /* application/problem+json with type, title, status and detail (detail is JSON-escaped). */
 void server_send_problem(h2o_req_t *req, int status, const char *title, const char *detail);
+/* Appends s to b (its pool) as one quoted CSV field, then ',' or, when last, CRLF; a leading =, +, - or @
+ * gets a ' in front so that spreadsheets do not run it as a formula. */
+struct json_buf;
+void server_csv_field(struct json_buf *b, const char *s, int last);
 
 /* The operations handlers, for the application's route table. */
 void server_on_healthz(h2o_req_t *req, const struct server_params *p);

@@ -122,33 +122,6 @@ static void unavailable(h2o_req_t *req)
                         "The audit log cannot be read right now; try again.");
 }
 
-static void csv_field(struct json_buf *b, const char *s, int last)
-{
-    size_t n = strlen(s);
-    char *tmp = h2o_mem_alloc_pool(b->pool, 2 * n + 6);
-    size_t k = 0;
-    tmp[k++] = '"';
-    /* a leading =, +, - or @ would run as a formula in a spreadsheet */
-    if (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@')
-        tmp[k++] = '\'';
-    for (; *s != '\0'; s++) {
-        if (*s == '"')
-            tmp[k++] = '"';
-        tmp[k++] = *s;
-    }
-    tmp[k++] = '"';
-    tmp[k++] = last ? '\r' : ',';
-    if (last)
-        tmp[k++] = '\n';
-    json_add_raw(b, NULL, tmp, k);
-    b->need_comma = 0;
-}
-
-static const char *opt(const PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
-}
-
 static void send_csv(h2o_req_t *req, const PGresult *res, int n)
 {
     static const char *const cols[] = {"id",     "at",      "actor_account", "actor_email", "actor_role",
@@ -156,10 +129,10 @@ static void send_csv(h2o_req_t *req, const PGresult *res, int n)
     struct json_buf b;
     json_buf_init(&b, &req->pool);
     for (int c = 0; c < 9; c++)
-        csv_field(&b, cols[c], c == 8);
+        server_csv_field(&b, cols[c], c == 8);
     for (int i = 0; i < n; i++)
         for (int c = 0; c < 9; c++)
-            csv_field(&b, PQgetvalue(res, i, c), c == 8);
+            server_csv_field(&b, PQgetvalue(res, i, c), c == 8);
     server_add_header(req, "content-disposition", "attachment; filename=\"audit.csv\"");
     server_add_header(req, "cache-control", "no-store");
     server_send(req, 200, "text/csv; charset=utf-8", b.base != NULL ? b.base : "", b.len);
@@ -199,12 +172,12 @@ static void on_read(const struct pg_reply *r, void *ctx)
             json_add_null(&b, "actor_account");
         else
             json_add_int(&b, "actor_account", strtoll(PQgetvalue(res, i, 2), NULL, 10));
-        json_add_str(&b, "actor_email", opt(res, i, 3));
+        json_add_str(&b, "actor_email", pg_text(res, i, 3));
         json_add_str(&b, "actor_role", PQgetvalue(res, i, 4));
         json_add_str(&b, "action", PQgetvalue(res, i, 5));
         json_add_str(&b, "subject", PQgetvalue(res, i, 6));
         json_add_raw(&b, "detail", PQgetvalue(res, i, 7), (size_t)PQgetlength(res, i, 7));
-        json_add_str(&b, "client_ip", opt(res, i, 8));
+        json_add_str(&b, "client_ip", pg_text(res, i, 8));
         json_close_object(&b);
     }
     json_close_array(&b);
@@ -218,7 +191,7 @@ static void on_read(const struct pg_reply *r, void *ctx)
         json_add_null(&b, "signed_upto");
     else
         json_add_int(&b, "signed_upto", strtoll(PQgetvalue(head, 0, 1), NULL, 10));
-    json_add_str(&b, "signed_at", opt(head, 0, 2));
+    json_add_str(&b, "signed_at", pg_text(head, 0, 2));
     json_add_int(&b, "pending", strtoll(PQgetvalue(head, 0, 3), NULL, 10));
     json_close_object(&b);
     json_close_object(&b);
@@ -347,9 +320,7 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
     json_add_str(&d, "format", st->csv ? "csv" : "json");
     json_close_object(&d);
     json_close_object(&d);
-    char *detail = h2o_mem_alloc_pool(&req->pool, d.len + 1);
-    memcpy(detail, d.base, d.len);
-    detail[d.len] = '\0';
+    char *detail = json_buf_str(&d);
     struct audit_event ev = {.actor_account = s->account_id,
                              .actor_role = auth_role_name(s->role),
                              .action = "audit.browse",

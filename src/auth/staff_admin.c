@@ -77,9 +77,7 @@ static void done(struct staff_req *st)
 static void pg_failed(h2o_req_t *req, const struct pg_reply *r)
 {
     if (r->status == PG_ERR_QUERY) {
-        const char *m = r->failed >= 0 && r->failed < r->nresults
-                            ? PQresultErrorField(r->results[r->failed], PG_DIAG_MESSAGE_PRIMARY)
-                            : NULL;
+        const char *m = pg_error_message(r);
         if (strcmp(r->sqlstate, "23505") == 0) {
             auth_problem(req, 409, "Conflict", "email: an account with this address exists already.");
             return;
@@ -275,9 +273,7 @@ static void write_tx(h2o_req_t *req, struct staff_req *st)
     if (st->name != NULL)
         json_add_bool(&d, "name_changed", 1);
     json_close_object(&d);
-    char *detail = h2o_mem_alloc_pool(&req->pool, d.len + 1);
-    memcpy(detail, d.base, d.len);
-    detail[d.len] = '\0';
+    char *detail = json_buf_str(&d);
     char subject[AUTH_EMAIL_MAX + 16];
     snprintf(subject, sizeof(subject), "account:%s", st->op == OP_CREATE ? st->email : st->id);
     struct audit_event ev = {.actor_account = st->actor,

@@ -9,9 +9,6 @@
 #include "internal.h"
 
 #include "citas/auth.h"
-#define STAFF                                                                                                \
-    (AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_STAFF) | AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_ADMIN) |                     \
-     AUTH_ROLE_BIT(AUTH_ROLE_SYSADMIN))
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,27 +25,6 @@ struct staff {
 
 /* --- agenda --- */
 
-static void csv_field(struct json_buf *b, const char *s, int last)
-{
-    /* quoted; a leading =, +, - or @ is prefixed with ' so spreadsheets do not run it as a formula */
-    char tmp[512];
-    size_t n = 0;
-    tmp[n++] = '"';
-    if (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@')
-        tmp[n++] = '\'';
-    for (; *s != '\0' && n + 4 < sizeof(tmp); s++) {
-        if (*s == '"')
-            tmp[n++] = '"';
-        tmp[n++] = *s;
-    }
-    tmp[n++] = '"';
-    tmp[n++] = last ? '\r' : ',';
-    if (last)
-        tmp[n++] = '\n';
-    json_add_raw(b, NULL, tmp, n);
-    b->need_comma = 0;
-}
-
 static void on_agenda(const struct pg_reply *r, void *ctx)
 {
     struct staff *st = ctx;
@@ -58,8 +34,7 @@ static void on_agenda(const struct pg_reply *r, void *ctx)
         return;
     }
     if (r->status != PG_OK) {
-        bk_unavailable(req, "The appointment database");
-        server_async_release(st);
+        bk_db_failed(req, st);
         return;
     }
     const PGresult *res = r->results[r->nresults - 1];
@@ -71,10 +46,10 @@ static void on_agenda(const struct pg_reply *r, void *ctx)
     json_buf_init(&b, &req->pool);
     if (st->csv) {
         for (int c = 0; c < 10; c++)
-            csv_field(&b, cols[c], c == 9);
+            server_csv_field(&b, cols[c], c == 9);
         for (int i = 0; i < n; i++)
             for (int c = 0; c < 10; c++)
-                csv_field(&b, PQgetvalue(res, i, c), c == 9);
+                server_csv_field(&b, PQgetvalue(res, i, c), c == 9);
         char cd[96];
         snprintf(cd, sizeof(cd), "attachment; filename=\"agenda-%s-%s.csv\"", st->office,
                  n > 0 ? PQgetvalue(res, 0, 10) : st->date);
@@ -123,8 +98,7 @@ static void on_agenda_session(h2o_req_t *req, const struct auth_session *s, void
         st->ip};
     struct pg_tx *tx = pg_tx_begin(st->bw->pg);
     if (tx == NULL) {
-        bk_unavailable(req, "The appointment database");
-        server_async_release(st);
+        bk_db_failed(req, st);
         return;
     }
     pg_tx_add(
@@ -146,8 +120,7 @@ static void on_agenda_session(h2o_req_t *req, const struct auth_session *s, void
               "LEFT JOIN accounts acc ON acc.id = a.account_id ORDER BY s.local_start, a.seat",
               2, v);
     if (pg_tx_commit(tx, on_agenda, st) != 0) {
-        bk_unavailable(req, "The appointment database");
-        server_async_release(st);
+        bk_db_failed(req, st);
     }
 }
 
@@ -177,7 +150,7 @@ void booking_on_agenda(h2o_req_t *req, const struct server_params *p)
     const char *fmt = server_query(req, "format", &len);
     const char *acc = server_header(req, "accept", &len);
     st->csv = (fmt != NULL && strcmp(fmt, "csv") == 0) || (acc != NULL && strstr(acc, "text/csv") != NULL);
-    auth_require(req, STAFF, st->office, on_agenda_session, st);
+    auth_require(req, BK_STAFF_ROLES, st->office, on_agenda_session, st);
 }
 
 /* --- check-in and no-show --- */
@@ -191,8 +164,7 @@ static void on_marked(const struct pg_reply *r, void *ctx)
         return;
     }
     if (r->status != PG_OK || r->nresults != 2) {
-        bk_unavailable(req, "The appointment database");
-        server_async_release(st);
+        bk_db_failed(req, st);
         return;
     }
     const PGresult *now = r->results[1];
@@ -232,8 +204,7 @@ static void on_mark_session(h2o_req_t *req, const struct auth_session *s, void *
     const char *v[] = {st->code, s->office, state, acct, st->ip[0] ? st->ip : NULL};
     struct pg_tx *tx = pg_tx_begin(st->bw->pg);
     if (tx == NULL) {
-        bk_unavailable(req, "The appointment database");
-        server_async_release(st);
+        bk_db_failed(req, st);
         return;
     }
     pg_tx_add(
@@ -249,28 +220,21 @@ static void on_mark_session(h2o_req_t *req, const struct auth_session *s, void *
     const char *v2[] = {st->code};
     pg_tx_add(tx, "SELECT state, office_code FROM appointments WHERE code = $1", 1, v2);
     if (pg_tx_commit(tx, on_marked, st) != 0) {
-        bk_unavailable(req, "The appointment database");
-        server_async_release(st);
+        bk_db_failed(req, st);
     }
 }
 
 static void mark(h2o_req_t *req, const struct server_params *p, int no_show)
 {
-    struct bk_worker *bw = bk_worker_of(req);
-    if (bw == NULL) {
-        bk_unavailable(req, "Booking");
+    struct bk_worker *bw = bk_staff_code_route(req, p);
+    if (bw == NULL)
         return;
-    }
-    if (!booking_code_valid(p->v[0].base, p->v[0].len)) {
-        server_send_problem(req, 404, "Not found", "There is no appointment with this code.");
-        return;
-    }
     struct staff *st = server_async_alloc(req, sizeof(*st));
     st->bw = bw;
     st->no_show = no_show;
     memcpy(st->code, p->v[0].base, BOOKING_CODE_LEN);
     server_client_ip(req, st->ip);
-    auth_require(req, STAFF, NULL, on_mark_session, st);
+    auth_require(req, BK_STAFF_ROLES, NULL, on_mark_session, st);
 }
 
 void booking_on_check_in(h2o_req_t *req, const struct server_params *p)

@@ -55,11 +55,11 @@ static void on_acct_pg(const struct pg_reply *r, void *ctx)
         return;
     }
     struct bk_account *a = l->a;
-    copy_field(a->email, sizeof(a->email), bk_pg_str(res, 0, 0));
-    copy_field(a->lang, sizeof(a->lang), bk_pg_str(res, 0, 1));
-    copy_field(a->name, sizeof(a->name), bk_pg_str(res, 0, 2));
-    copy_field(a->doc_type, sizeof(a->doc_type), bk_pg_str(res, 0, 3));
-    copy_field(a->doc_number, sizeof(a->doc_number), bk_pg_str(res, 0, 4));
+    copy_field(a->email, sizeof(a->email), pg_text(res, 0, 0));
+    copy_field(a->lang, sizeof(a->lang), pg_text(res, 0, 1));
+    copy_field(a->name, sizeof(a->name), pg_text(res, 0, 2));
+    copy_field(a->doc_type, sizeof(a->doc_type), pg_text(res, 0, 3));
+    copy_field(a->doc_number, sizeof(a->doc_number), pg_text(res, 0, 4));
     if (a->doc_type[0] == '\0' || a->doc_number[0] == '\0') {
         acct_finish(l, -ENOENT);
         return;
@@ -351,12 +351,12 @@ static void on_info_pg(const struct pg_reply *r, void *ctx)
         memset(&in, 0, sizeof(in));
         snprintf(in.office, sizeof(in.office), "%s", q->office);
         snprintf(in.procedure, sizeof(in.procedure), "%s", q->procedure);
-        copy_field(in.office_name_es, sizeof(in.office_name_es), bk_pg_str(res, 0, 0));
-        copy_field(in.office_name_en, sizeof(in.office_name_en), bk_pg_str(res, 0, 1));
-        copy_field(in.address, sizeof(in.address), bk_pg_str(res, 0, 2));
-        copy_field(in.time_zone, sizeof(in.time_zone), bk_pg_str(res, 0, 3));
-        copy_field(in.proc_name_es, sizeof(in.proc_name_es), bk_pg_str(res, 0, 4));
-        copy_field(in.proc_name_en, sizeof(in.proc_name_en), bk_pg_str(res, 0, 5));
+        copy_field(in.office_name_es, sizeof(in.office_name_es), pg_text(res, 0, 0));
+        copy_field(in.office_name_en, sizeof(in.office_name_en), pg_text(res, 0, 1));
+        copy_field(in.address, sizeof(in.address), pg_text(res, 0, 2));
+        copy_field(in.time_zone, sizeof(in.time_zone), pg_text(res, 0, 3));
+        copy_field(in.proc_name_es, sizeof(in.proc_name_es), pg_text(res, 0, 4));
+        copy_field(in.proc_name_en, sizeof(in.proc_name_en), pg_text(res, 0, 5));
         in.duration_min = atoi(PQgetvalue(res, 0, 6));
         in.loaded_at = ring_now(q->bw->ring);
         *q->out = in;

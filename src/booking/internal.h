@@ -2,6 +2,7 @@
 #ifndef CITAS_BOOKING_INTERNAL_H
 #define CITAS_BOOKING_INTERNAL_H
 
+#include "citas/auth.h"
 #include "citas/booking.h"
 #include "citas/json.h"
 #include "citas/pg.h"
@@ -129,8 +130,17 @@ void bk_json_appointment(struct json_buf *b, const char *key, const struct bk_vi
 void bk_send_problem_extra(h2o_req_t *req, int status, const char *title, const char *detail,
                            const char *extra_key, const char *extra_json, size_t extra_len);
 void bk_unavailable(h2o_req_t *req, const char *what);
-/* A text field of a PGresult row (NULL when SQL NULL). */
-const char *bk_pg_str(const PGresult *r, int row, int col);
+/* 503 "The appointment database" on req, then server_async_release(st): a failed PostgreSQL step. */
+void bk_db_failed(h2o_req_t *req, void *st);
+
+/* --- staff routes (admin.c, staff_cancel.c) --- */
+/* Who may use the staff routes; auth_require() checks the office. */
+#define BK_STAFF_ROLES                                                                                       \
+    (AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_STAFF) | AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_ADMIN) |                     \
+     AUTH_ROLE_BIT(AUTH_ROLE_SYSADMIN))
+/* The worker of a /admin/appointments/{code} request whose code has the right form; NULL after answering
+ * 503 (no booking worker) or 404 (not an appointment code). The code is p->v[0] (BOOKING_CODE_LEN). */
+struct bk_worker *bk_staff_code_route(h2o_req_t *req, const struct server_params *p);
 int bk_parse_i64(const char *s, size_t len, int64_t *out);
 
 /* --- reconciliation of attempts whose commit is uncertain (reconcile.c) --- */

@@ -65,8 +65,7 @@ static void on_rows(const struct pg_reply *r, void *ctx)
         return;
     }
     if (r->status != PG_OK) {
-        bk_unavailable(req, "The appointment database");
-        server_async_release(m);
+        bk_db_failed(req, m);
         return;
     }
     const PGresult *res = r->results[0];
@@ -139,8 +138,7 @@ static void on_cancelled(const struct pg_reply *r, void *ctx)
     h2o_req_t *req = server_async_req(m);
     if (r->status != PG_OK) {
         if (req != NULL)
-            bk_unavailable(req, "The appointment database");
-        server_async_release(m);
+            bk_db_failed(req, m);
         return;
     }
     const PGresult *res = r->results[0];
@@ -195,8 +193,7 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
                       m);
     }
     if (rc != 0) {
-        bk_unavailable(req, "The appointment database");
-        server_async_release(m);
+        bk_db_failed(req, m);
     }
 }
 

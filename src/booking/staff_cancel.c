@@ -21,10 +21,6 @@
 
 #define REASON_MAX 500
 
-#define STAFF                                                                                                \
-    (AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_STAFF) | AUTH_ROLE_BIT(AUTH_ROLE_CONSULAR_ADMIN) |                     \
-     AUTH_ROLE_BIT(AUTH_ROLE_SYSADMIN))
-
 struct staff_cancel {
     struct bk_worker *bw;
     char code[BOOKING_CODE_LEN + 1];
@@ -140,8 +136,7 @@ static void on_read(const struct pg_reply *r, void *ctx)
         return;
     }
     if (r->status != PG_OK || r->nresults != 1) {
-        bk_unavailable(req, "The appointment database");
-        server_async_release(st);
+        bk_db_failed(req, st);
         return;
     }
     const PGresult *res = r->results[0];
@@ -184,9 +179,7 @@ static void on_read(const struct pg_reply *r, void *ctx)
     if (st->reason[0] != '\0')
         json_add_str(&d, "reason", st->reason);
     json_close_object(&d);
-    char *detail = h2o_mem_alloc_pool(&req->pool, d.len + 1);
-    memcpy(detail, d.base, d.len);
-    detail[d.len] = '\0';
+    char *detail = json_buf_str(&d);
     char subject[32];
     snprintf(subject, sizeof(subject), "appointment:%s", st->code);
     struct audit_event ev = {.actor_account = st->account,
@@ -199,13 +192,11 @@ static void on_read(const struct pg_reply *r, void *ctx)
     if (tx == NULL || pg_tx_add(tx, sql_cancel, 4, v) != 0 || add_mail(tx, st, res) != 0 ||
         audit_tx_add(tx, &ev) != 0) {
         pg_tx_abort(tx);
-        bk_unavailable(req, "The appointment database");
-        server_async_release(st);
+        bk_db_failed(req, st);
         return;
     }
     if (pg_tx_commit(tx, on_committed, st) != 0) {
-        bk_unavailable(req, "The appointment database");
-        server_async_release(st);
+        bk_db_failed(req, st);
     }
 }
 
@@ -265,25 +256,18 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
     snprintf(st->session_office, sizeof(st->session_office), "%s", s->office);
     const char *v[] = {st->code};
     if (pg_query(st->bw->pg, sql_read, 1, v, on_read, st) != 0) {
-        bk_unavailable(req, "The appointment database");
-        server_async_release(st);
+        bk_db_failed(req, st);
     }
 }
 
 void booking_on_staff_cancel(h2o_req_t *req, const struct server_params *p)
 {
-    struct bk_worker *bw = bk_worker_of(req);
-    if (bw == NULL) {
-        bk_unavailable(req, "Booking");
+    struct bk_worker *bw = bk_staff_code_route(req, p);
+    if (bw == NULL)
         return;
-    }
-    if (!booking_code_valid(p->v[0].base, p->v[0].len)) {
-        server_send_problem(req, 404, "Not found", "There is no appointment with this code.");
-        return;
-    }
     struct staff_cancel *st = server_async_alloc(req, sizeof(*st));
     st->bw = bw;
     memcpy(st->code, p->v[0].base, BOOKING_CODE_LEN);
     server_client_ip(req, st->ip);
-    auth_require(req, STAFF, NULL, on_session, st);
+    auth_require(req, BK_STAFF_ROLES, NULL, on_session, st);
 }

@@ -299,9 +299,22 @@ void bk_unavailable(h2o_req_t *req, const char *what)
     server_send_problem(req, 503, "Service unavailable", d);
 }
 
-const char *bk_pg_str(const PGresult *r, int row, int col)
+struct bk_worker *bk_staff_code_route(h2o_req_t *req, const struct server_params *p)
 {
-    if (PQgetisnull(r, row, col))
+    struct bk_worker *bw = bk_worker_of(req);
+    if (bw == NULL) {
+        bk_unavailable(req, "Booking");
         return NULL;
-    return PQgetvalue(r, row, col);
+    }
+    if (!booking_code_valid(p->v[0].base, p->v[0].len)) {
+        server_send_problem(req, 404, "Not found", "There is no appointment with this code.");
+        return NULL;
+    }
+    return bw;
+}
+
+void bk_db_failed(h2o_req_t *req, void *st)
+{
+    bk_unavailable(req, "The appointment database");
+    server_async_release(st);
 }

@@ -93,14 +93,14 @@ extern const char cal_sql_load_new_window[];
 int64_t cal_reply_int(const redisReply *r);
 
 /* Admin API helpers (settings.c, offices.c). */
+/* The message of a failed statement (pg_error_message()), or a generic one. */
+const char *cal_pg_message(const struct pg_reply *r);
 /* Answers a failed admin write: CA404 → 404, CA409 and unique violations → 409, other CA4xx, check
  * violations and bad values → 422 with PostgreSQL's message; anything else 503. */
 void cal_admin_pg_error(h2o_req_t *req, const struct pg_reply *r);
 /* 1 if s[0..len) is UTF-8 text of min..max characters without control characters (and, when min > 0,
  * not only spaces). */
 int cal_admin_text(const char *s, size_t len, size_t min_chars, size_t max_chars);
-/* The writer's text, NUL-terminated, in the request's pool. */
-char *cal_admin_copy(h2o_req_t *req, const struct json_buf *b);
 /* After a committed change of offices, procedures offered, hours or holidays: every worker's reference
  * snapshot (this module's and the pages') is reloaded at its next use. Any thread. */
 void cal_ref_invalidate(void);

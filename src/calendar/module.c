@@ -149,18 +149,6 @@ static void civil_from_days(long z, long *y, unsigned *m, unsigned *d)
     *y = yy + (*m <= 2);
 }
 
-static int digits(const char *s, size_t n, unsigned *out)
-{
-    unsigned v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
 long cal_parse_date(const char *s, size_t len)
 {
     return server_parse_date(s, len);
@@ -180,8 +168,8 @@ void cal_format_date(long days, char out[11])
 int64_t cal_parse_local(const char *s, size_t len)
 {
     unsigned hh, mi;
-    if (len != 16 || s[10] != 'T' || s[13] != ':' || digits(s + 11, 2, &hh) != 0 ||
-        digits(s + 14, 2, &mi) != 0 || hh > 23 || mi > 59)
+    if (len != 16 || s[10] != 'T' || s[13] != ':' || server_parse_digits(s + 11, 2, &hh) != 0 ||
+        server_parse_digits(s + 14, 2, &mi) != 0 || hh > 23 || mi > 59)
         return -1;
     long days = cal_parse_date(s, 10);
     if (days < 0)
@@ -193,13 +181,13 @@ int cal_parse_datetime(const char *s, int64_t *out)
 {
     size_t len = strlen(s);
     unsigned hh, mi, ss = 0, oh = 0, om = 0;
-    if (len < 17 || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || digits(s + 11, 2, &hh) != 0 ||
-        digits(s + 14, 2, &mi) != 0)
+    if (len < 17 || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        server_parse_digits(s + 11, 2, &hh) != 0 || server_parse_digits(s + 14, 2, &mi) != 0)
         return -1;
     long days = cal_parse_date(s, 10);
     size_t i = 16;
     if (i < len && s[i] == ':') {
-        if (len < i + 3 || digits(s + i + 1, 2, &ss) != 0)
+        if (len < i + 3 || server_parse_digits(s + i + 1, 2, &ss) != 0)
             return -1;
         i += 3;
         if (i < len && s[i] == '.') { /* fractional seconds are accepted and dropped */
@@ -215,7 +203,8 @@ int cal_parse_datetime(const char *s, int64_t *out)
     if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z')) {
         sign = 1;
     } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':' &&
-               digits(s + i + 1, 2, &oh) == 0 && digits(s + i + 4, 2, &om) == 0 && oh <= 14 && om <= 59) {
+               server_parse_digits(s + i + 1, 2, &oh) == 0 && server_parse_digits(s + i + 4, 2, &om) == 0 &&
+               oh <= 14 && om <= 59) {
         sign = s[i] == '-' ? -1 : 1;
     } else {
         return -1; /* an offset is required */

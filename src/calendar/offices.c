@@ -306,7 +306,7 @@ static void write_office(h2o_req_t *req, struct office_req *st, const struct aut
                              .actor_role = auth_role_name(s->role),
                              .action = st->create ? "office.create" : "office.update",
                              .subject = subject,
-                             .detail_json = cal_admin_copy(req, &d),
+                             .detail_json = json_buf_str(&d),
                              .client_ip = st->ip[0] ? st->ip : NULL};
     struct pg_tx *tx = pg_tx_begin(st->cw->pg);
     int rc = tx == NULL ? -1 : 0;

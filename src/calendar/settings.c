@@ -68,14 +68,10 @@ struct settings_req {
 
 /* --- shared with offices.c --- */
 
-static const char *pg_message(const struct pg_reply *r)
+const char *cal_pg_message(const struct pg_reply *r)
 {
-    if (r->status == PG_ERR_QUERY && r->failed >= 0 && r->failed < r->nresults) {
-        const char *m = PQresultErrorField(r->results[r->failed], PG_DIAG_MESSAGE_PRIMARY);
-        if (m != NULL)
-            return m;
-    }
-    return "The database refused the request.";
+    const char *m = pg_error_message(r);
+    return m != NULL ? m : "The database refused the request.";
 }
 
 void cal_admin_pg_error(h2o_req_t *req, const struct pg_reply *r)
@@ -92,7 +88,7 @@ void cal_admin_pg_error(h2o_req_t *req, const struct pg_reply *r)
                                 status == 404   ? "Not found"
                                 : status == 409 ? "Conflict"
                                                 : "Unprocessable",
-                                strcmp(s, "23505") == 0 ? "It exists already." : pg_message(r));
+                                strcmp(s, "23505") == 0 ? "It exists already." : cal_pg_message(r));
             return;
         }
     }
@@ -116,14 +112,6 @@ int cal_admin_text(const char *s, size_t len, size_t min_chars, size_t max_chars
             blank = 0;
     }
     return chars >= min_chars && chars <= max_chars && (!blank || min_chars == 0);
-}
-
-char *cal_admin_copy(h2o_req_t *req, const struct json_buf *b)
-{
-    char *s = h2o_mem_alloc_pool(&req->pool, b->len + 1);
-    memcpy(s, b->base, b->len);
-    s[b->len] = '\0';
-    return s;
 }
 
 /* --- answers --- */
@@ -237,7 +225,7 @@ static int parse_procedures(h2o_req_t *req, const struct json_value *body, const
     json_close_array(&d);
     json_close_object(&d);
     *arr = out;
-    *detail = cal_admin_copy(req, &d);
+    *detail = json_buf_str(&d);
     return 0;
 }
 
@@ -340,7 +328,7 @@ static int parse_hours(h2o_req_t *req, const struct json_value *body, const char
     }
     json_close_array(&d);
     json_close_object(&d);
-    *detail = cal_admin_copy(req, &d);
+    *detail = json_buf_str(&d);
     return 0;
 }
 
@@ -422,7 +410,7 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
         json_add_str(&d, "day", st->day);
         json_add_str(&d, "name", name);
         json_close_object(&d);
-        detail = cal_admin_copy(req, &d);
+        detail = json_buf_str(&d);
         break;
     }
     default:
@@ -433,7 +421,7 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
         json_add_str(&d, "office", st->office);
         json_add_str(&d, "day", st->day);
         json_close_object(&d);
-        detail = cal_admin_copy(req, &d);
+        detail = json_buf_str(&d);
         break;
     }
     char subject[64];

@@ -44,17 +44,6 @@ static const char sql_preview[] =
     " FROM calendar_check_window($1, $2, $3::date) AS c (tz),"
     " calendar_generate_slots($1, $3::date, $4::date, $5::integer, $6::date[]) AS g ORDER BY g.local_start";
 
-/* The message of a failed statement, without libpq's "ERROR:" decoration. */
-static const char *pg_message(const struct pg_reply *r)
-{
-    if (r->status == PG_ERR_QUERY && r->failed >= 0 && r->failed < r->nresults) {
-        const char *m = PQresultErrorField(r->results[r->failed], PG_DIAG_MESSAGE_PRIMARY);
-        if (m != NULL)
-            return m;
-    }
-    return "The database refused the request.";
-}
-
 /* Answers a failed PostgreSQL call: the calendar's own SQLSTATEs CA4xx are the client's fault. */
 static void send_pg_error(h2o_req_t *req, const struct pg_reply *r)
 {
@@ -64,7 +53,7 @@ static void send_pg_error(h2o_req_t *req, const struct pg_reply *r)
                             status == 404   ? "Not found"
                             : status == 409 ? "Conflict"
                                             : "Unprocessable",
-                            pg_message(r));
+                            cal_pg_message(r));
         return;
     }
     server_send_problem(req, 503, "Service unavailable", "The database cannot be reached now; try again.");

@@ -44,8 +44,6 @@ int hd_opt_str(h2o_req_t *req, const struct json_value *body, const char *key, c
 int hd_text_ok(const char *s, size_t len, size_t max);
 void hd_unavailable(h2o_req_t *req);
 void hd_bad(h2o_req_t *req, int status, const char *detail);
-/* A CSV field (quoted; formula-leading characters defused) appended to b. */
-void hd_csv_field(struct json_buf *b, const char *s, int last);
 /* The ticket row columns (see HD_TICKET_COLS) written as a JSON object. */
 #define HD_TICKET_COLS                                                                                       \
     "t.number, t.state, t.concept, t.description, t.citizen_email, t.appointment_code, t.office_code, "      \
@@ -53,6 +51,5 @@ void hd_csv_field(struct json_buf *b, const char *s, int last);
     "to_char(t.closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.created_by"
 #define HD_NTICKET_COLS 11
 void hd_json_ticket(struct json_buf *b, const char *key, const PGresult *r, int row);
-const char *hd_pg_str(const PGresult *r, int row, int col);
 
 #endif

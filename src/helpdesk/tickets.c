@@ -139,10 +139,10 @@ static void on_listed(const struct pg_reply *r, void *ctx)
             "number", "state",    "concept",   "description", "email",     "appointment_code",
             "office", "assignee", "opened_at", "closed_at",   "created_by"};
         for (int c = 0; c < HD_NTICKET_COLS; c++)
-            hd_csv_field(&b, cols[c], c == HD_NTICKET_COLS - 1);
+            server_csv_field(&b, cols[c], c == HD_NTICKET_COLS - 1);
         for (int i = 0; i < n; i++)
             for (int c = 0; c < HD_NTICKET_COLS; c++)
-                hd_csv_field(&b, PQgetvalue(res, i, c), c == HD_NTICKET_COLS - 1);
+                server_csv_field(&b, PQgetvalue(res, i, c), c == HD_NTICKET_COLS - 1);
         server_add_header(req, "content-disposition", "attachment; filename=\"tickets.csv\"");
         server_send(req, 200, "text/csv; charset=utf-8", b.base ? b.base : "", b.len);
         server_async_release(st);
@@ -200,9 +200,7 @@ static void on_list_session(h2o_req_t *req, const struct auth_session *s, void *
             json_add_str(&d, names[i], v[i]);
     json_add_str(&d, "format", st->csv ? "csv" : "json");
     json_close_object(&d);
-    char *detail = h2o_mem_alloc_pool(&req->pool, d.len + 1);
-    memcpy(detail, d.base, d.len);
-    detail[d.len] = '\0';
+    char *detail = json_buf_str(&d);
     const struct audit_event ev = {.actor_account = s->account_id,
                                    .actor_role = auth_role_name(s->role),
                                    .action = "ticket.list",

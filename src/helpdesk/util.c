@@ -112,48 +112,22 @@ void hd_bad(h2o_req_t *req, int status, const char *detail)
     server_send_problem(req, status, status == 422 ? "Unprocessable request" : "Bad request", detail);
 }
 
-void hd_csv_field(struct json_buf *b, const char *s, int last)
-{
-    size_t n = strlen(s);
-    char *tmp = h2o_mem_alloc_pool(b->pool, 2 * n + 6);
-    size_t k = 0;
-    tmp[k++] = '"';
-    if (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@')
-        tmp[k++] = '\'';
-    for (; *s != '\0'; s++) {
-        if (*s == '"')
-            tmp[k++] = '"';
-        tmp[k++] = *s;
-    }
-    tmp[k++] = '"';
-    tmp[k++] = last ? '\r' : ',';
-    if (last)
-        tmp[k++] = '\n';
-    json_add_raw(b, NULL, tmp, k);
-    b->need_comma = 0;
-}
-
-const char *hd_pg_str(const PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
-}
-
 void hd_json_ticket(struct json_buf *b, const char *key, const PGresult *r, int row)
 {
     json_open_object(b, key);
-    json_add_str(b, "number", hd_pg_str(r, row, 0));
-    json_add_str(b, "state", hd_pg_str(r, row, 1));
-    json_add_str(b, "concept", hd_pg_str(r, row, 2));
-    json_add_str(b, "description", hd_pg_str(r, row, 3));
-    json_add_str(b, "email", hd_pg_str(r, row, 4));
-    json_add_str(b, "appointment_code", hd_pg_str(r, row, 5));
-    json_add_str(b, "office", hd_pg_str(r, row, 6));
+    json_add_str(b, "number", pg_text(r, row, 0));
+    json_add_str(b, "state", pg_text(r, row, 1));
+    json_add_str(b, "concept", pg_text(r, row, 2));
+    json_add_str(b, "description", pg_text(r, row, 3));
+    json_add_str(b, "email", pg_text(r, row, 4));
+    json_add_str(b, "appointment_code", pg_text(r, row, 5));
+    json_add_str(b, "office", pg_text(r, row, 6));
     if (PQgetisnull(r, row, 7))
         json_add_null(b, "assignee");
     else
         json_add_int(b, "assignee", strtoll(PQgetvalue(r, row, 7), NULL, 10));
-    json_add_str(b, "opened_at", hd_pg_str(r, row, 8));
-    json_add_str(b, "closed_at", hd_pg_str(r, row, 9));
+    json_add_str(b, "opened_at", pg_text(r, row, 8));
+    json_add_str(b, "closed_at", pg_text(r, row, 9));
     json_add_int(b, "created_by", strtoll(PQgetvalue(r, row, 10), NULL, 10));
     json_close_object(b);
 }

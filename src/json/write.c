@@ -154,3 +154,10 @@ void json_add_raw(struct json_buf *b, const char *key, const char *json, size_t 
     member(b, key);
     put(b, json, len);
 }
+
+char *json_buf_str(struct json_buf *b)
+{
+    reserve(b, 1);
+    b->base[b->len] = '\0';
+    return b->base;
+}

@@ -448,3 +448,15 @@ const char *pg_status_str(enum pg_status st)
     }
     return "unknown";
 }
+
+const char *pg_error_message(const struct pg_reply *r)
+{
+    if (r->status != PG_ERR_QUERY || r->failed < 0 || r->failed >= r->nresults)
+        return NULL;
+    return PQresultErrorField(r->results[r->failed], PG_DIAG_MESSAGE_PRIMARY);
+}
+
+const char *pg_text(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}

@@ -12,7 +12,7 @@ static long days_from_civil(long y, unsigned m, unsigned d)
     return era * 146097 + (long)doe - 719468;
 }
 
-static int digits(const char *s, size_t n, unsigned *out)
+int server_parse_digits(const char *s, size_t n, unsigned *out)
 {
     unsigned v = 0;
     for (size_t i = 0; i < n; i++) {
@@ -27,8 +27,8 @@ static int digits(const char *s, size_t n, unsigned *out)
 long server_parse_date(const char *s, size_t len)
 {
     unsigned y, m, d;
-    if (s == NULL || len != 10 || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) != 0 ||
-        digits(s + 5, 2, &m) != 0 || digits(s + 8, 2, &d) != 0)
+    if (s == NULL || len != 10 || s[4] != '-' || s[7] != '-' || server_parse_digits(s, 4, &y) != 0 ||
+        server_parse_digits(s + 5, 2, &m) != 0 || server_parse_digits(s + 8, 2, &d) != 0)
         return -1;
     if (y < 1970 || m < 1 || m > 12 || d < 1)
         return -1;

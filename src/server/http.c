@@ -87,6 +87,27 @@ void server_send_json(h2o_req_t *req, int status, const char *json, size_t len)
     server_send(req, status, "application/json; charset=utf-8", json, len);
 }
 
+void server_csv_field(struct json_buf *b, const char *s, int last)
+{
+    size_t n = strlen(s);
+    char *tmp = h2o_mem_alloc_pool(b->pool, 2 * n + 6);
+    size_t k = 0;
+    tmp[k++] = '"';
+    if (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@')
+        tmp[k++] = '\'';
+    for (; *s != '\0'; s++) {
+        if (*s == '"')
+            tmp[k++] = '"';
+        tmp[k++] = *s;
+    }
+    tmp[k++] = '"';
+    tmp[k++] = last ? '\r' : ',';
+    if (last)
+        tmp[k++] = '\n';
+    json_add_raw(b, NULL, tmp, k);
+    b->need_comma = 0;
+}
+
 /* Appends s to out as the inside of a JSON string; returns the bytes written (out has room for 6*len). */
 static size_t json_escape(char *out, const char *s)
 {

@@ -90,6 +90,11 @@ int main(void)
     /* the writer's output reads back */
     struct json_value *back = json_parse(&pool, b.base, b.len, NULL, NULL);
     CHECK(back != NULL && strcmp(json_get_str(back, "s", NULL), "<script>\"x\"\\\n</script>&") == 0);
+    /* json_buf_str: the same text NUL-terminated, len unchanged; an empty writer gives "" */
+    CHECK(strcmp(json_buf_str(&b), want) == 0 && b.len == strlen(want));
+    struct json_buf e;
+    json_buf_init(&e, &pool);
+    CHECK(strcmp(json_buf_str(&e), "") == 0 && e.len == 0);
 
     h2o_mem_clear_pool(&pool);
     return harness_finish("json");

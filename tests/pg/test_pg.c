@@ -18,6 +18,8 @@ struct res {
     char sqlstate[6];
     char value[64]; /* first column of the first row of the last statement, if any */
     int nresults, failed, ntuples;
+    char message[128]; /* pg_error_message(), "" when NULL */
+    int null0;         /* the first field of the first row is SQL NULL (pg_text() gave NULL) */
 };
 
 static void on_reply(const struct pg_reply *r, void *ctx)
@@ -30,11 +32,16 @@ static void on_reply(const struct pg_reply *r, void *ctx)
     x->failed = r->failed;
     x->value[0] = '\0';
     x->ntuples = 0;
+    x->null0 = 0;
+    const char *m = pg_error_message(r);
+    snprintf(x->message, sizeof(x->message), "%s", m != NULL ? m : "");
     if (r->status == PG_OK && r->nresults > 0) {
         const PGresult *last = r->results[r->nresults - 1];
         x->ntuples = PQntuples(last);
-        if (x->ntuples > 0 && PQnfields(last) > 0)
+        if (x->ntuples > 0 && PQnfields(last) > 0) {
             snprintf(x->value, sizeof(x->value), "%s", PQgetvalue(last, 0, 0));
+            x->null0 = pg_text(last, 0, 0) == NULL;
+        }
     }
     if (r->status != PG_OK && getenv("CITAS_TEST_VERBOSE"))
         fprintf(stderr, "pg reply: %s %s %s\n", pg_status_str(r->status), r->sqlstate, r->message);
@@ -190,6 +197,15 @@ static void test_constraint(struct pg_pool *p1)
     struct res e = exec1(p1, "SELEC 1", 0, NULL);
     CHECK_INT(e.status, PG_ERR_QUERY);
     CHECK(strcmp(e.sqlstate, "42601") == 0);
+    /* its primary message, without libpq's "ERROR:" prefix; none for a success */
+    CHECK(strncmp(e.message, "syntax error", 12) == 0);
+    CHECK(strcmp(s.message, "") == 0);
+    /* pg_text(): NULL only for SQL NULL, "" stays "" */
+    CHECK(s.null0 == 0);
+    struct res nul = exec1(p1, "SELECT NULL::text", 0, NULL);
+    CHECK(nul.status == PG_OK && nul.ntuples == 1 && nul.null0 == 1);
+    struct res empty = exec1(p1, "SELECT ''::text", 0, NULL);
+    CHECK(empty.status == PG_OK && empty.ntuples == 1 && empty.null0 == 0);
 }
 
 static void test_tx(struct pg_pool *p1)

@@ -220,6 +220,21 @@ int main(void)
     CHECK(server_parse_date("2026-1-011", 10) == -1);
     CHECK(server_parse_date("2026-01-01", 9) == -1);
     CHECK(server_parse_date(NULL, 10) == -1);
+    unsigned num = 0;
+    CHECK(server_parse_digits("0907", 4, &num) == 0 && num == 907);
+    CHECK(server_parse_digits("09a7", 4, &num) == -1 && num == 907);
+
+    /* CSV fields: quotes doubled, a formula-leading character defused, CRLF after the last field */
+    h2o_mem_pool_t csv_pool;
+    h2o_mem_init_pool(&csv_pool);
+    struct json_buf csv;
+    json_buf_init(&csv, &csv_pool);
+    server_csv_field(&csv, "=SUM(A1)", 0);
+    server_csv_field(&csv, "say \"hi\"", 0);
+    server_csv_field(&csv, "", 1);
+    const char *csv_want = "\"'=SUM(A1)\",\"say \"\"hi\"\"\",\"\"\r\n";
+    CHECK(csv.len == strlen(csv_want) && memcmp(csv.base, csv_want, csv.len) == 0);
+    h2o_mem_clear_pool(&csv_pool);
 
     struct server_config cfg;
     char err[256];

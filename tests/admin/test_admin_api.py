@@ -11,8 +11,6 @@ password, code from the SMTP sink); disabling it ends that live session.
 
 Usage: test_admin_api.py CITASD CITASCTL SMTP_SINK (sessions of the fixed accounts are written in auth's
 format, see tests/booking/bk_env.py)."""
-import email
-import email.policy
 import json
 import os
 import random
@@ -28,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "booking"))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 from bk_env import Checks, Env, psql  # noqa: E402
-from citas_test import free_port, wait_port  # noqa: E402
+from citas_test import Mailbox, free_port, wait_port  # noqa: E402
 
 t = Checks("admin_api")
 run = "".join(random.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(5))
@@ -47,30 +45,6 @@ def header(h, name):
 def is_problem(st, h, b, status):
     return (st == status and (header(h, "content-type") or "").startswith("application/problem+json")
             and isinstance(b, dict) and b.get("status") == status and bool(b.get("detail")))
-
-
-class Mailbox:
-    def __init__(self, directory):
-        self.dir = directory
-
-    def messages(self, to, kind):
-        out = []
-        for name in sorted(os.listdir(self.dir)):
-            if name.endswith(".eml"):
-                with open(os.path.join(self.dir, name), "rb") as f:
-                    msg = email.message_from_bytes(f.read(), policy=email.policy.default)
-                if to.lower() in str(msg.get("To", "")).lower() and msg.get("X-Citas-Kind", "") == kind:
-                    out.append(msg)
-        return out
-
-    def wait(self, to, kind, count, timeout=20.0):
-        end = time.time() + timeout
-        while time.time() < end:
-            msgs = self.messages(to, kind)
-            if len(msgs) >= count:
-                return msgs[count - 1]
-            time.sleep(0.1)
-        return None
 
 
 def eventually(sql, *params, want=None, timeout=8.0):
@@ -447,9 +421,8 @@ try:
                                                           "captcha": "pass-" + secrets.token_hex(8)})
         if st != 200:
             return st, None
-        msg = mail.wait(addr, "login_code", nth)
-        m = re.search(r"^\s+(\d{6})\s*$", text_of(msg), re.M)
-        st, h, b = env.http("POST", "/api/v1/sessions/code", {"login_id": b["login_id"], "code": m.group(1) if m else ""})
+        code = mail.wait_code(addr, "login_code", nth, timeout=20.0)
+        st, h, b = env.http("POST", "/api/v1/sessions/code", {"login_id": b["login_id"], "code": code or ""})
         cookie = re.match(r"citas_session=([0-9a-f]{64})", header(h, "set-cookie") or "")
         return st, (cookie.group(1), b.get("csrf_token")) if st == 200 and cookie else None
 

@@ -10,8 +10,6 @@ to trip; B: short code and session timeouts) sharing the same PostgreSQL and Red
 a login attempt made on one instance is valid on the other. Codes are read only from the mail stored by
 the SMTP sink.
 """
-import email
-import email.policy
 import http.client
 import json
 import os
@@ -27,7 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from citas_test import check, failed, finish, free_port, wait_port  # noqa: E402
+from citas_test import Mailbox, check, failed, finish, free_port, wait_port  # noqa: E402
 
 
 # --- identities -----------------------------------------------------------------------------------------
@@ -124,35 +122,6 @@ class Client:
                 if "Max-Age=0" in sc:
                     self.cookie = None
         return resp
-
-
-# --- mail ------------------------------------------------------------------------------------------------
-class Mailbox:
-    def __init__(self, directory):
-        self.dir = directory
-
-    def messages(self, to, kind):
-        out = []
-        for name in sorted(os.listdir(self.dir)):
-            if not name.endswith(".eml"):
-                continue
-            with open(os.path.join(self.dir, name), "rb") as f:
-                msg = email.message_from_bytes(f.read(), policy=email.policy.default)
-            if to.lower() in str(msg.get("To", "")).lower() and msg.get("X-Citas-Kind", "") == kind:
-                out.append(msg)
-        return out
-
-    def wait_code(self, to, kind, count, timeout=15.0):
-        """The code of the count-th message of that kind to that address (waits for it)."""
-        end = time.time() + timeout
-        while time.time() < end:
-            msgs = self.messages(to, kind)
-            if len(msgs) >= count:
-                text = msgs[count - 1].get_body(preferencelist=("plain",)).get_content()
-                m = re.search(r"^\s+(\d{6})\s*$", text, re.M)
-                return m.group(1) if m else None
-            time.sleep(0.1)
-        return None
 
 
 # --- processes -------------------------------------------------------------------------------------------

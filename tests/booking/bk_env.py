@@ -18,8 +18,12 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from citas_test import free_port, wait_port  # noqa: E402  (re-exported: the tests import them from here)
 
 
 class Checks:
@@ -40,25 +44,6 @@ class Checks:
     def finish(self):
         print("%s: %d passed, %d failed" % (self.name, self.passed, self.failed), flush=True)
         return 0 if self.failed == 0 and self.passed > 0 else 1
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, timeout=15.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 class Redis:

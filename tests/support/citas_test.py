@@ -1,9 +1,13 @@
-"""Shared pieces of the Python end-to-end tests (standard library only): the pass/fail counter and the
-loopback port helpers. A test puts tests/support on sys.path and imports what it uses:
+"""Shared pieces of the Python end-to-end tests (standard library only): the pass/fail counter, the
+loopback port helpers and the SMTP sink's mailbox. A test puts tests/support on sys.path and imports what it uses:
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
     from citas_test import check, free_port, wait_port, finish
 """
+import email
+import email.policy
+import os
+import re
 import socket
 import sys
 import time
@@ -51,3 +55,40 @@ def wait_port(port, timeout=20.0):
         except OSError:
             time.sleep(0.05)
     return False
+
+
+class Mailbox:
+    """The messages the SMTP sink (tests/mail's smtp_sink --dir) wrote to a directory, one .eml file each."""
+
+    def __init__(self, directory):
+        self.dir = directory
+
+    def messages(self, to, kind):
+        """The messages to that address (case-insensitive) whose X-Citas-Kind is kind, oldest first."""
+        out = []
+        for name in sorted(os.listdir(self.dir)):
+            if not name.endswith(".eml"):
+                continue
+            with open(os.path.join(self.dir, name), "rb") as f:
+                msg = email.message_from_bytes(f.read(), policy=email.policy.default)
+            if to.lower() in str(msg.get("To", "")).lower() and msg.get("X-Citas-Kind", "") == kind:
+                out.append(msg)
+        return out
+
+    def wait(self, to, kind, count, timeout=20.0):
+        """The count-th message of that kind to that address (waits for it), or None after timeout seconds."""
+        end = time.time() + timeout
+        while time.time() < end:
+            msgs = self.messages(to, kind)
+            if len(msgs) >= count:
+                return msgs[count - 1]
+            time.sleep(0.1)
+        return None
+
+    def wait_code(self, to, kind, count, timeout=15.0):
+        """The six-digit code of the count-th message of that kind to that address (waits for it), or None."""
+        msg = self.wait(to, kind, count, timeout)
+        if msg is None:
+            return None
+        m = re.search(r"^\s+(\d{6})\s*$", msg.get_body(preferencelist=("plain",)).get_content(), re.M)
+        return m.group(1) if m else None

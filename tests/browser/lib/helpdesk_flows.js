@@ -4,32 +4,14 @@
  * pages through what a person sees (labels, links, buttons, role="alert"); PostgreSQL is read to check that
  * what the pages said happened did happen.
  */
-const childProcess = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const h = require('./harness');
 const {Tab, tabTo, focusedMatches} = require('./pages');
 const {laDay} = require('./env');
+const {CLOSE, randomCode, createStaff, newTab, login} = require('./staff_common');
 
 const PROC = 'passport_renewal';
-const CLOSE = {Connection: 'close'};
-const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
-
-function randomCode() {
-    let s = '';
-    for (let i = 0; i < 10; i++) s += ALPHABET[Math.floor(Math.random() * ALPHABET.length)];
-    return s;
-}
-
-// A staff account through `citasctl create-staff` (the password on standard input); returns its id.
-function createStaff(citasctl, who) {
-    const args = ['create-staff', '--email', who.email, '--name', who.name, '--role', who.role,
-        '--dsn', process.env.CITAS_TEST_PG_DSN, '--opslimit', '1', '--memlimit-kib', '8192'];
-    if (who.office) args.push('--office', who.office);
-    const r = childProcess.spawnSync(citasctl, args, {input: who.password + '\n', encoding: 'utf8', timeout: 60000});
-    if (r.status !== 0) throw new Error('citasctl create-staff ' + who.email + ': ' + (r.stderr || r.error));
-    return Number(h.psql("SELECT id FROM accounts WHERE email = :'p1'", who.email)[0][0]);
-}
 
 // Staff of every role, a citizen (with the same password hash) holding one appointment: made before citasd starts.
 function makeData(env, citasctl) {
@@ -64,47 +46,11 @@ function makeData(env, citasctl) {
     return Object.assign({office, slot, code, citizen, marker: 'marca-' + tag}, people);
 }
 
-async function newTab(ctx, lang, prefix) {
-    const c = await ctx.browser.newContext({
-        baseURL: ctx.env.url,
-        locale: lang === 'en' ? 'en-US' : 'es-MX',
-        viewport: {width: 1200, height: 800},
-        acceptDownloads: true,
-    });
-    const tab = new Tab(c, ctx.t, {lang, shots: ctx.shots, prefix, allowedOrigins: [ctx.env.url, ctx.env.standin.origin]});
-    await tab.open();
-    return tab;
-}
-
 // A second page in the same browser context (same session), watched like the first.
 async function sameSession(ctx, tab, prefix) {
     const t2 = new Tab(tab.ctx, ctx.t, {lang: tab.lang, shots: ctx.shots, prefix, allowedOrigins: tab.allowed});
     await t2.open();
     return t2;
-}
-
-const L = {
-    email: {es: /correo/i, en: /e-?mail/i},
-    password: {es: /contrase[ñn]a/i, en: /password/i},
-    code: {es: /c[óo]digo/i, en: /code/i},
-};
-
-// Logs `who` in through /login?next=... (password, captcha stand-in, the mailed code).
-async function login(ctx, tab, who, next) {
-    const {t, env} = ctx;
-    const p = tab.page;
-    await tab.goto('/login?next=' + encodeURIComponent(next), `login-${who.role}`);
-    await p.getByLabel(L.email[tab.lang]).first().fill(who.email);
-    await p.getByLabel(L.password[tab.lang]).first().fill(who.password);
-    if ((await p.locator('.h-captcha').count()) > 0) await tab.solveCaptcha();
-    await tab.submit(p.getByLabel(L.email[tab.lang]).first());
-    t.match(new URL(p.url()).pathname, /^\/login\/code/, `${who.role}: on to the code page`);
-    who.logins++;
-    const code = await env.mail.code(who.email, 'login_code', who.logins);
-    t.check(code, `a login code mailed to ${who.email}`);
-    const f = p.locator('input').and(p.getByLabel(L.code[tab.lang])).first();
-    await f.fill(code || '000000');
-    return tab.settleAfter(() => f.press('Enter'));
 }
 
 function csrfOf(tab) {

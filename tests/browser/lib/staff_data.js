@@ -5,29 +5,11 @@
  * account's password hash, and yesterday's appointment (for a no-show). Also the citizens' side done
  * through the JSON API: log in with the mailed code and book through the captcha stub.
  */
-const childProcess = require('child_process');
 const h = require('./harness');
 const {laDay} = require('./env');
+const {CLOSE, randomCode, createStaff} = require('./staff_common');
 
 const PROC = 'passport_renewal';
-const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
-const CLOSE = {Connection: 'close'};
-
-function randomCode() {
-    let s = '';
-    for (let i = 0; i < 10; i++) s += ALPHABET[Math.floor(Math.random() * ALPHABET.length)];
-    return s;
-}
-
-// A staff account through `citasctl create-staff` (the password on standard input); returns its id.
-function createStaff(citasctl, who) {
-    const args = ['create-staff', '--email', who.email, '--name', who.name, '--role', who.role,
-        '--dsn', process.env.CITAS_TEST_PG_DSN, '--opslimit', '1', '--memlimit-kib', '8192'];
-    if (who.office) args.push('--office', who.office);
-    const r = childProcess.spawnSync(citasctl, args, {input: who.password + '\n', encoding: 'utf8', timeout: 60000});
-    if (r.status !== 0) throw new Error('citasctl create-staff ' + who.email + ': ' + (r.stderr || r.error));
-    return Number(h.psql("SELECT id FROM accounts WHERE email = :'p1'", who.email)[0][0]);
-}
 
 function makeData(env, citasctl) {
     const tag = env.tag.toLowerCase();

@@ -7,46 +7,24 @@
 const fs = require('fs');
 const h = require('./harness');
 const {Tab} = require('./pages');
-const {apiLogin, apiBook, CLOSE} = require('./staff_data');
+const {apiLogin, apiBook} = require('./staff_data');
+const common = require('./staff_common');
+const {CLOSE} = common;
 
 const L = {
-    email: {es: /correo/i, en: /e-?mail/i},
-    password: {es: /contrase[ñn]a/i, en: /password/i},
-    code: {es: /c[óo]digo/i, en: /code/i},
     forbidden: {es: /acceso restringido/i, en: /access restricted/i},
 };
 
-async function newTab(ctx, lang, prefix) {
-    const c = await ctx.browser.newContext({
-        baseURL: ctx.env.url,
-        locale: lang === 'en' ? 'en-US' : 'es-MX',
-        viewport: {width: 1200, height: 800},
-        acceptDownloads: true,
-    });
-    const tab = new Tab(c, ctx.t, {lang, shots: ctx.shots, prefix, allowedOrigins: [ctx.env.url, ctx.env.standin.origin]});
-    await tab.open();
-    tab.page.on('dialog', (d) => d.accept()); // the confirm() before closing a window or cancelling
-    return tab;
+// A tab that accepts the confirm() before closing a window or cancelling.
+function newTab(ctx, lang, prefix) {
+    return common.newTab(ctx, lang, prefix, {acceptDialogs: true});
 }
 
 // Logs `who` in through /login (password, captcha stand-in, the mailed code); returns the path landed on.
 async function login(ctx, tab, who) {
-    const {t, env} = ctx;
-    const p = tab.page;
-    await tab.goto('/login', `login-${who.role}`);
-    await p.getByLabel(L.email[tab.lang]).first().fill(who.email);
-    await p.getByLabel(L.password[tab.lang]).first().fill(who.password);
-    if ((await p.locator('.h-captcha').count()) > 0) await tab.solveCaptcha();
-    await tab.submit(p.getByLabel(L.email[tab.lang]).first());
-    t.match(new URL(p.url()).pathname, /^\/login\/code/, `${who.role}: on to the code page`);
-    who.logins++;
-    const code = await env.mail.code(who.email, 'login_code', who.logins);
-    t.check(code, `a login code mailed to ${who.email}`);
-    const f = p.locator('input').and(p.getByLabel(L.code[tab.lang])).first();
-    await f.fill(code || '000000');
-    await tab.settleAfter(() => f.press('Enter'));
-    await p.waitForLoadState('load');
-    return new URL(p.url()).pathname;
+    await common.login(ctx, tab, who);
+    await tab.page.waitForLoadState('load');
+    return new URL(tab.page.url()).pathname;
 }
 
 // Opens `path` expecting the 403 page; checks its status, <h1> and the page rules.

@@ -7,8 +7,6 @@ Environment (ops/citas test): CITAS_TEST_PG_DSN (migrated), CITAS_TEST_REDIS_POR
 Creates its own offices (codes unique to this run) in the shared database, two staff accounts (logged in
 through the API; their one-time codes are read from the messages an SMTP sink stores) and starts one citasd.
 """
-import email
-import email.policy
 import http.client
 import json
 import os
@@ -22,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from citas_test import check, finish, free_port, wait_port  # noqa: E402
+from citas_test import Mailbox, check, finish, free_port, wait_port  # noqa: E402
 
 RUN = "".join(random.choice(string.ascii_uppercase + string.digits) for _ in range(4))
 PROC = "passport_renewal"
@@ -134,29 +132,11 @@ def create_staff(citasctl, dsn, tmp, addr, office_code, password):
     return p.returncode == 0
 
 
-def sink_code(maildir, addr):
-    """The code of the login_code message to addr in the sink's directory, or None."""
-    for name in sorted(os.listdir(maildir)):
-        if name.endswith(".eml"):
-            with open(os.path.join(maildir, name), "rb") as f:
-                m = email.message_from_bytes(f.read(), policy=email.policy.default)
-            if addr.lower() in str(m.get("To", "")).lower() and m.get("X-Citas-Kind", "") == "login_code":
-                text = m.get_body(preferencelist=("plain",)).get_content()
-                found = re.search(r"^\s+(\d{6})\s*$", text, re.M)
-                return found.group(1) if found else None
-    return None
-
-
 def login(maildir, c, addr, pw):
     r = c.request("POST", "/api/v1/sessions", {"email": addr, "password": pw, "captcha": "x"})
     if not check("staff login %s: 200 (%s)" % (addr, r.body[:200]), r.status == 200):
         return False
-    code = None
-    end = time.time() + 15
-    while code is None and time.time() < end:
-        code = sink_code(maildir, addr)
-        if code is None:
-            time.sleep(0.1)
+    code = Mailbox(maildir).wait_code(addr, "login_code", 1, timeout=15.0)
     check("login code for %s mailed" % addr, code is not None)
     r = c.request("POST", "/api/v1/sessions/code", {"login_id": r.json["login_id"], "code": code or ""})
     if r.status == 200:

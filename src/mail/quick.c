@@ -48,6 +48,7 @@ struct mail_quick {
     char from_addr[MAIL_FROM_MAX + 1];
     struct quick_timer *timer;
     int timer_armed, popping, pop_full;
+    uint32_t asked; /* entries the pop in flight asked for */
     uint64_t seq;
     struct quick_msg *sending;
     struct mail_quick_stats stats;
@@ -273,7 +274,7 @@ static void on_popped(struct redis_client *c, const redisReply *reply, const cha
     for (size_t i = 0; i < reply->elements; i++)
         if (reply->element[i]->type == REDIS_REPLY_STRING)
             send_entry(q, reply->element[i]->str, reply->element[i]->len);
-    q->pop_full = reply->elements >= q->cfg.batch;
+    q->pop_full = reply->elements >= q->asked;
     if (q->pop_full)
         pop(q);
     else
@@ -282,11 +283,16 @@ static void on_popped(struct redis_client *c, const redisReply *reply, const cha
 
 static void pop(struct mail_quick *q)
 {
-    if (q->popping || q->stats.in_flight >= q->cfg.max_in_flight)
-        return; /* a finished transfer pops again (pop_full) or the timer does */
+    if (q->popping)
+        return; /* its reply pops again or arms the timer */
+    if (q->stats.in_flight >= q->cfg.max_in_flight) {
+        q->pop_full = 1; /* the next finished transfer pops again */
+        return;
+    }
     uint64_t room = q->cfg.max_in_flight - q->stats.in_flight;
+    q->asked = (uint32_t)(room < q->cfg.batch ? room : q->cfg.batch);
     char n[16];
-    snprintf(n, sizeof(n), "%llu", (unsigned long long)(room < q->cfg.batch ? room : q->cfg.batch));
+    snprintf(n, sizeof(n), "%u", (unsigned)q->asked);
     const char *argv[] = {"LPOP", MAIL_QUICK_LIST, n};
     if (redis_command(q->redis, on_popped, q, 3, argv, NULL) == 0) {
         q->popping = 1;

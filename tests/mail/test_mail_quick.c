@@ -4,6 +4,7 @@
  *
  *   1. 1,000 login codes queued with mail_quick_enqueue(): each recipient gets exactly one message, with its
  *      own code in the text part and X-Citas-Kind login_code; the list ends empty;
+ *      a small in-flight cap (3, pops of 2) drains 40 messages without stalling;
  *   2. refused input: an attachment, a bad address, an unknown language (nothing queued);
  *   3. SMTP down: entries go back on the list until max_attempts, then are dropped; with the sink up again
  *      later, a message still within its attempts arrives; a 550 recipient is dropped at once; a malformed
@@ -194,6 +195,38 @@ static void test_bulk(const char *dir)
     CHECK_INT(once, BULK);
 }
 
+/* A small in-flight cap: pops that fill it exactly must not stall the queue. */
+static void test_cap(const char *dir)
+{
+    struct smtp_sink *sink = NULL;
+    CHECK_INT(smtp_sink_start(0, dir, &sink), 0);
+    if (sink == NULL)
+        return;
+    char url[64];
+    snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", smtp_sink_port(sink));
+    struct mail_config cfg = config(url);
+    cfg.max_in_flight = 3;
+    cfg.batch = 2;
+    cfg.poll_ms = 200;
+    struct mail_quick *q = NULL;
+    CHECK_INT(mail_quick_create(ring, redis, curl, &cfg, &q), 0);
+    int counter[3] = {0, 40, 0};
+    for (int i = 0; i < 40; i++) {
+        char to[96];
+        snprintf(to, sizeof(to), "cap-%d-%d@example.test", i, pid);
+        CHECK_INT(enqueue(to, "es", "123456", counter), 0);
+    }
+    struct {
+        struct smtp_sink *s;
+        unsigned long n;
+    } w = {sink, 40};
+    CHECK(run_until(sink_count_at_least, &w, 20000));
+    CHECK_INT(smtp_sink_count(sink), 40);
+    CHECK_INT(list_len(), 0);
+    mail_quick_destroy(q);
+    smtp_sink_stop(sink);
+}
+
 static void test_refused(void)
 {
     int counter[3] = {0, 0, 0};
@@ -303,14 +336,17 @@ int main(void)
     CHECK(bad == NULL);
     mail_quick_destroy(NULL);
 
-    char d1[512], d2[512];
+    char d1[512], d2[512], d3[512];
     snprintf(d1, sizeof(d1), "%s/mail-quick-%d-bulk", tmp, pid);
     snprintf(d2, sizeof(d2), "%s/mail-quick-%d-failures", tmp, pid);
+    snprintf(d3, sizeof(d3), "%s/mail-quick-%d-cap", tmp, pid);
     mkdir(d1, 0700);
     mkdir(d2, 0700);
+    mkdir(d3, 0700);
     if (ring != NULL && redis != NULL && curl != NULL) {
         test_refused();
         test_bulk(d1);
+        test_cap(d3);
         test_failures(d2);
     }
 

@@ -169,13 +169,7 @@ static void on_marked(const struct pg_reply *r, void *ctx)
     }
     const PGresult *now = r->results[1];
     if (PQntuples(r->results[0]) == 1) {
-        struct json_buf b;
-        json_buf_init(&b, &req->pool);
-        json_open_object(&b, NULL);
-        json_add_str(&b, "code", st->code);
-        json_add_str(&b, "state", st->no_show ? "no_show" : "checked_in");
-        json_close_object(&b);
-        server_send_json(req, 200, b.base, b.len);
+        bk_send_state(req, st->code, st->no_show ? "no_show" : "checked_in");
     } else if (PQntuples(now) != 1) {
         server_send_problem(req, 404, "Not found", "There is no appointment with this code.");
     } else if (st->office[0] != '\0' && strcmp(PQgetvalue(now, 0, 1), st->office) != 0) {

@@ -130,6 +130,8 @@ void bk_json_appointment(struct json_buf *b, const char *key, const struct bk_vi
 void bk_send_problem_extra(h2o_req_t *req, int status, const char *title, const char *detail,
                            const char *extra_key, const char *extra_json, size_t extra_len);
 void bk_unavailable(h2o_req_t *req, const char *what);
+/* 200 {"code": code, "state": state}: an appointment whose state a request changed. */
+void bk_send_state(h2o_req_t *req, const char *code, const char *state);
 /* 503 "The appointment database" on req, then server_async_release(st): a failed PostgreSQL step. */
 void bk_db_failed(h2o_req_t *req, void *st);
 

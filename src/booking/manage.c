@@ -120,15 +120,8 @@ static void on_seat_back(struct redis_client *c, const redisReply *reply, const 
     (void)err; /* if Redis missed it, the seat comes back at the next rebuild */
     struct mine *m = ctx;
     h2o_req_t *req = server_async_req(m);
-    if (req != NULL) {
-        struct json_buf b;
-        json_buf_init(&b, &req->pool);
-        json_open_object(&b, NULL);
-        json_add_str(&b, "code", m->code);
-        json_add_str(&b, "state", "cancelled");
-        json_close_object(&b);
-        server_send_json(req, 200, b.base, b.len);
-    }
+    if (req != NULL)
+        bk_send_state(req, m->code, "cancelled");
     server_async_release(m);
 }
 

@@ -56,15 +56,8 @@ static const char sql_cancel[] =
 static void answer(struct staff_cancel *st)
 {
     h2o_req_t *req = server_async_req(st);
-    if (req != NULL) {
-        struct json_buf b;
-        json_buf_init(&b, &req->pool);
-        json_open_object(&b, NULL);
-        json_add_str(&b, "code", st->code);
-        json_add_str(&b, "state", "cancelled");
-        json_close_object(&b);
-        server_send_json(req, 200, b.base, b.len);
-    }
+    if (req != NULL)
+        bk_send_state(req, st->code, "cancelled");
     server_async_release(st);
 }
 

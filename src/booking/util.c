@@ -313,6 +313,17 @@ struct bk_worker *bk_staff_code_route(h2o_req_t *req, const struct server_params
     return bw;
 }
 
+void bk_send_state(h2o_req_t *req, const char *code, const char *state)
+{
+    struct json_buf b;
+    json_buf_init(&b, &req->pool);
+    json_open_object(&b, NULL);
+    json_add_str(&b, "code", code);
+    json_add_str(&b, "state", state);
+    json_close_object(&b);
+    server_send_json(req, 200, b.base, b.len);
+}
+
 void bk_db_failed(h2o_req_t *req, void *st)
 {
     bk_unavailable(req, "The appointment database");

@@ -96,22 +96,21 @@ static void audit_session(h2o_req_t *req, struct console *h)
     audit_field(&pg, "text", 5, "Oficina", "Office", f);
     wb_fmt(b, "<button type=\"submit\">%s</button>\n</form>\n", T(&pg, "Filtrar", "Filter"));
 
-    /* the API's query (the page's own filters, before included) and the page's, for "older" */
-    struct wbuf q;
-    wb_init(&q, &req->pool, 256);
-    for (int i = 0; i < 7; i++) {
-        if (f->v[i] == NULL)
-            continue;
-        wb_fmt(&q, "&%s=", audit_names[i]);
-        wb_url(&q, f->v[i]);
-    }
-    struct wbuf base; /* without before */
+    /* the page's filters without before (for "older" and the CSV), then the API's query: the same and before
+     */
+    struct wbuf base, q;
     wb_init(&base, &req->pool, 256);
     for (int i = 0; i < 6; i++) {
         if (f->v[i] == NULL)
             continue;
         wb_fmt(&base, "&%s=", audit_names[i]);
         wb_url(&base, f->v[i]);
+    }
+    wb_init(&q, &req->pool, 256);
+    wb_raw(&q, base.p);
+    if (f->v[6] != NULL) {
+        wb_fmt(&q, "&%s=", audit_names[6]);
+        wb_url(&q, f->v[6]);
     }
     wb_raw(b, "<p class=\"summary\"><a class=\"csv\" href=\"/api/v1/admin/audit?format=csv&amp;limit=500");
     wb_esc(b, base.p);

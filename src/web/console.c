@@ -114,6 +114,14 @@ void console_forbidden(h2o_req_t *req, const char *text_es, const char *text_en)
 
 /* --- values --- */
 
+const char *console_label(const char *const *table, int en, const char *key)
+{
+    for (size_t i = 0; table[i] != NULL; i += 3)
+        if (strcmp(table[i], key) == 0)
+            return en ? table[i + 2] : table[i + 1];
+    return key;
+}
+
 int console_date_ok(const char *s)
 {
     return s != NULL && server_parse_date(s, strlen(s)) >= 10957; /* days to 2000-01-01 */

@@ -53,6 +53,9 @@ void console_nav_item(struct web_page *pg, const char *href, const char *label, 
 void console_unavailable(h2o_req_t *req);
 void console_forbidden(h2o_req_t *req, const char *text_es, const char *text_en);
 
+/* The label of key in the page's language from table (NULL-terminated triples key, Spanish, English); key
+ * itself when the table does not name it. */
+const char *console_label(const char *const *table, int en, const char *key);
 /* 1 for a real date YYYY-MM-DD from 2000 on. */
 int console_date_ok(const char *s);
 /* <option>s of the offices of ref (value its code, `selected` marked). */

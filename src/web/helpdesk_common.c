@@ -15,34 +15,36 @@ int hdp_in(const char *const *list, const char *s)
     return 0;
 }
 
+/* clang-format off */
+static const char *const hdp_state_labels[] = {
+    "abierto", "Abierto", "Open",
+    "en_proceso", "En proceso", "In progress",
+    "resuelto", "Resuelto", "Resolved",
+    "cerrado", "Cerrado", "Closed",
+    NULL,
+};
+/* clang-format on */
+
 const char *hdp_state_label(int en, const char *s)
 {
-    if (strcmp(s, "abierto") == 0)
-        return en ? "Open" : "Abierto";
-    if (strcmp(s, "en_proceso") == 0)
-        return en ? "In progress" : "En proceso";
-    if (strcmp(s, "resuelto") == 0)
-        return en ? "Resolved" : "Resuelto";
-    if (strcmp(s, "cerrado") == 0)
-        return en ? "Closed" : "Cerrado";
-    return s;
+    return console_label(hdp_state_labels, en, s);
 }
+
+/* clang-format off */
+static const char *const hdp_concept_labels[] = {
+    "sin_codigo", "No recibió el código", "Code not received",
+    "sin_citas", "Sin citas disponibles", "No appointments available",
+    "error_portal", "Error del portal", "Website error",
+    "datos_incorrectos", "Datos incorrectos", "Wrong personal data",
+    "cancelacion", "Cancelación", "Cancellation",
+    "otro", "Otro", "Other",
+    NULL,
+};
+/* clang-format on */
 
 const char *hdp_concept_label(int en, const char *c)
 {
-    if (strcmp(c, "sin_codigo") == 0)
-        return en ? "Code not received" : "No recibió el código";
-    if (strcmp(c, "sin_citas") == 0)
-        return en ? "No appointments available" : "Sin citas disponibles";
-    if (strcmp(c, "error_portal") == 0)
-        return en ? "Website error" : "Error del portal";
-    if (strcmp(c, "datos_incorrectos") == 0)
-        return en ? "Wrong personal data" : "Datos incorrectos";
-    if (strcmp(c, "cancelacion") == 0)
-        return en ? "Cancellation" : "Cancelación";
-    if (strcmp(c, "otro") == 0)
-        return en ? "Other" : "Otro";
-    return c;
+    return console_label(hdp_concept_labels, en, c);
 }
 
 void hdp_bad_request(h2o_req_t *req, const char *text_es, const char *text_en)

@@ -303,6 +303,41 @@ static void day_table(struct web_page *pg, const PGresult *days, const char *id,
     wb_raw(b, "</tbody></table></div>\n");
 }
 
+/* Ticket counts by `what` ("concept" or "state"): rows (key, count) of r for every key of keys, zero
+ * included, as a table and a bar chart. */
+static void count_section(struct web_page *pg, const PGresult *r, const char *const *keys,
+                          const char *(*label)(int, const char *), const char *what, const char *h_es,
+                          const char *h_en, const char *col_es, const char *col_en, const char *chart_es,
+                          const char *chart_en)
+{
+    struct wbuf *b = &pg->b;
+    const char *labels[8];
+    long counts[8];
+    int n = 0;
+    for (int i = 0; keys[i] != NULL && n < 8; i++, n++) {
+        labels[n] = label(pg->en, keys[i]);
+        counts[n] = 0;
+        for (int k = 0; k < PQntuples(r); k++)
+            if (strcmp(PQgetvalue(r, k, 0), keys[i]) == 0)
+                counts[n] = strtol(PQgetvalue(r, k, 1), NULL, 10);
+    }
+    wb_fmt(b, "<h2 id=\"by-%s\">%s</h2>\n", what, T(pg, h_es, h_en));
+    wb_fmt(b,
+           "<table class=\"counts\" aria-labelledby=\"by-%s\"><thead><tr><th scope=\"col\">%s</th>"
+           "<th scope=\"col\">%s</th></tr></thead><tbody>",
+           what, T(pg, col_es, col_en), T(pg, "Incidencias", "Tickets"));
+    for (int i = 0; i < n; i++) {
+        wb_fmt(b, "<tr data-%s=\"%s\"><th scope=\"row\">", what, keys[i]);
+        wb_esc(b, labels[i]);
+        wb_fmt(b, "</th><td>%ld</td></tr>", counts[i]);
+    }
+    wb_raw(b, "</tbody></table>\n");
+    struct wbuf id;
+    wb_init(&id, &pg->req->pool, 16);
+    wb_fmt(&id, "chart-%s", what);
+    hbars(pg, id.p, T(pg, chart_es, chart_en), labels, counts, n);
+}
+
 static void stats_render(h2o_req_t *req, struct console *h, const PGresult *const *res, int nres)
 {
     if (nres < 4) {
@@ -325,50 +360,10 @@ static void stats_render(h2o_req_t *req, struct console *h, const PGresult *cons
     wb_esc(b, to);
     wb_fmt(b, " (UTC), %s.</p>\n", T(&pg, "con su estado actual", "with their current state"));
 
-    /* by concept: every concept, zero included */
-    const char *labels[8];
-    long counts[8];
-    int nc = 0;
-    for (int i = 0; hdp_concepts[i] != NULL && nc < 8; i++, nc++) {
-        labels[nc] = hdp_concept_label(pg.en, hdp_concepts[i]);
-        counts[nc] = 0;
-        for (int k = 0; k < PQntuples(byc); k++)
-            if (strcmp(PQgetvalue(byc, k, 0), hdp_concepts[i]) == 0)
-                counts[nc] = strtol(PQgetvalue(byc, k, 1), NULL, 10);
-    }
-    wb_fmt(b, "<h2 id=\"by-concept\">%s</h2>\n", T(&pg, "Por concepto", "By concept"));
-    wb_fmt(b,
-           "<table class=\"counts\" aria-labelledby=\"by-concept\"><thead><tr><th scope=\"col\">%s</th>"
-           "<th scope=\"col\">%s</th></tr></thead><tbody>",
-           T(&pg, "Concepto", "Concept"), T(&pg, "Incidencias", "Tickets"));
-    for (int i = 0; i < nc; i++) {
-        wb_fmt(b, "<tr data-concept=\"%s\"><th scope=\"row\">", hdp_concepts[i]);
-        wb_esc(b, labels[i]);
-        wb_fmt(b, "</th><td>%ld</td></tr>", counts[i]);
-    }
-    wb_raw(b, "</tbody></table>\n");
-    hbars(&pg, "chart-concept", T(&pg, "Incidencias por concepto", "Tickets by concept"), labels, counts, nc);
-
-    int ns = 0;
-    for (int i = 0; hdp_states[i] != NULL && ns < 8; i++, ns++) {
-        labels[ns] = hdp_state_label(pg.en, hdp_states[i]);
-        counts[ns] = 0;
-        for (int k = 0; k < PQntuples(bys); k++)
-            if (strcmp(PQgetvalue(bys, k, 0), hdp_states[i]) == 0)
-                counts[ns] = strtol(PQgetvalue(bys, k, 1), NULL, 10);
-    }
-    wb_fmt(b, "<h2 id=\"by-state\">%s</h2>\n", T(&pg, "Por estado", "By state"));
-    wb_fmt(b,
-           "<table class=\"counts\" aria-labelledby=\"by-state\"><thead><tr><th scope=\"col\">%s</th>"
-           "<th scope=\"col\">%s</th></tr></thead><tbody>",
-           T(&pg, "Estado", "State"), T(&pg, "Incidencias", "Tickets"));
-    for (int i = 0; i < ns; i++) {
-        wb_fmt(b, "<tr data-state=\"%s\"><th scope=\"row\">", hdp_states[i]);
-        wb_esc(b, labels[i]);
-        wb_fmt(b, "</th><td>%ld</td></tr>", counts[i]);
-    }
-    wb_raw(b, "</tbody></table>\n");
-    hbars(&pg, "chart-state", T(&pg, "Incidencias por estado", "Tickets by state"), labels, counts, ns);
+    count_section(&pg, byc, hdp_concepts, hdp_concept_label, "concept", "Por concepto", "By concept",
+                  "Concepto", "Concept", "Incidencias por concepto", "Tickets by concept");
+    count_section(&pg, bys, hdp_states, hdp_state_label, "state", "Por estado", "By state", "Estado", "State",
+                  "Incidencias por estado", "Tickets by state");
 
     /* per day: a column chart of the day's tickets, and tables by state and by concept */
     int nd = PQntuples(days);

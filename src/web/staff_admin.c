@@ -13,17 +13,19 @@
 static const char *const kinds[] = {"embassy", "consulate_general", "consulate", "consular_section", NULL};
 static const char *const roles[] = {"consular_staff", "consular_admin", "helpdesk", "sysadmin", NULL};
 
+/* clang-format off */
+static const char *const kind_labels[] = {
+    "embassy", "Embajada", "Embassy",
+    "consulate_general", "Consulado general", "Consulate general",
+    "consulate", "Consulado", "Consulate",
+    "consular_section", "Sección consular", "Consular section",
+    NULL,
+};
+/* clang-format on */
+
 static const char *kind_label(int en, const char *k)
 {
-    if (strcmp(k, "embassy") == 0)
-        return en ? "Embassy" : "Embajada";
-    if (strcmp(k, "consulate_general") == 0)
-        return en ? "Consulate general" : "Consulado general";
-    if (strcmp(k, "consulate") == 0)
-        return en ? "Consulate" : "Consulado";
-    if (strcmp(k, "consular_section") == 0)
-        return en ? "Consular section" : "Sección consular";
-    return k;
+    return console_label(kind_labels, en, k);
 }
 
 /* A labelled text input; value may be NULL; attrs is our markup. */
@@ -51,6 +53,20 @@ static void select_of(struct web_page *pg, const char *id, const char *name, con
                selected != NULL && strcmp(selected, values[i]) == 0 ? " selected" : "",
                lbl(pg->en, values[i]));
     wb_raw(b, "</select></div>\n");
+}
+
+/* An edit page's form: PATCH api<id>, then on to next<shown> (percent-encoded). */
+static void edit_form(struct web_page *pg, const char *api, const char *id, const char *next,
+                      const char *shown, const char *cls)
+{
+    struct wbuf a, n;
+    wb_init(&a, &pg->req->pool, 64);
+    wb_raw(&a, api);
+    wb_url(&a, id);
+    wb_init(&n, &pg->req->pool, 64);
+    wb_raw(&n, next);
+    wb_url(&n, shown);
+    stp_form(pg, a.p, "PATCH", n.p, cls, NULL, NULL, NULL);
 }
 
 /* ============================== offices ============================== */
@@ -186,14 +202,8 @@ static void office_render(h2o_req_t *req, struct console *s, const PGresult *con
     wb_fmt(b, " · <a href=\"/staff?office=");
     wb_url(b, code);
     wb_fmt(b, "\">%s</a></p>\n", T(&pg, "Abrir su consola", "Open its console"));
-    struct wbuf api, next;
-    wb_init(&api, &req->pool, 64);
-    wb_raw(&api, "/api/v1/admin/offices/");
-    wb_url(&api, code);
-    wb_init(&next, &req->pool, 64);
-    wb_raw(&next, "/staff/admin/offices?done=updated&code=");
-    wb_url(&next, code);
-    stp_form(&pg, api.p, "PATCH", next.p, "office-form", NULL, NULL, NULL);
+    edit_form(&pg, "/api/v1/admin/offices/", code, "/staff/admin/offices?done=updated&code=", code,
+              "office-form");
     office_fields(&pg, o);
     wb_fmt(b, "<button type=\"submit\">%s</button></form>\n", T(&pg, "Guardar", "Save"));
     web_page_send(&pg, 200);
@@ -373,14 +383,7 @@ static void member_render(h2o_req_t *req, struct console *s, const PGresult *con
     wb_fmt(b, "</strong> · %s ", T(&pg, "creada el", "created on"));
     wb_esc(b, PQgetvalue(r, 0, 6));
     wb_raw(b, "</p>\n");
-    struct wbuf api, next;
-    wb_init(&api, &req->pool, 64);
-    wb_raw(&api, "/api/v1/admin/staff/");
-    wb_url(&api, id);
-    wb_init(&next, &req->pool, 64);
-    wb_raw(&next, "/staff/admin/staff?done=updated&code=");
-    wb_url(&next, email);
-    stp_form(&pg, api.p, "PATCH", next.p, "staff-form", NULL, NULL, NULL);
+    edit_form(&pg, "/api/v1/admin/staff/", id, "/staff/admin/staff?done=updated&code=", email, "staff-form");
     input(b, "name", "name", T(&pg, "Nombre completo", "Full name"), "text", "required maxlength=\"200\"",
           PQgetvalue(r, 0, 2));
     select_of(&pg, "role", "role", T(&pg, "Función", "Role"), roles, stp_role_label, PQgetvalue(r, 0, 3));

@@ -39,15 +39,18 @@ static const char *const done_agenda[] = {
     NULL,
 };
 
+/* clang-format off */
+static const char *const doc_labels[] = {
+    "curp", "CURP", "CURP",
+    "passport", "Pasaporte", "Passport",
+    "consular_id", "Matrícula", "Consular ID",
+    NULL,
+};
+/* clang-format on */
+
 static const char *doc_label(int en, const char *type)
 {
-    if (strcmp(type, "curp") == 0)
-        return "CURP";
-    if (strcmp(type, "passport") == 0)
-        return en ? "Passport" : "Pasaporte";
-    if (strcmp(type, "consular_id") == 0)
-        return en ? "Consular ID" : "Matrícula";
-    return type;
+    return console_label(doc_labels, en, type);
 }
 
 static void action(struct web_page *pg, struct console *s, const char *date, const char *code,

@@ -100,34 +100,36 @@ const char *stp_proc_name(h2o_req_t *req, int en, const char *code)
     return p == NULL ? code : en ? p->name_en : p->name_es;
 }
 
+/* clang-format off */
+static const char *const stp_role_labels[] = {
+    "consular_staff", "Personal consular", "Consular staff",
+    "consular_admin", "Administración consular", "Consular administrator",
+    "helpdesk", "Mesa de ayuda", "Help desk",
+    "sysadmin", "Administración del sistema", "System administrator",
+    NULL,
+};
+/* clang-format on */
+
 const char *stp_role_label(int en, const char *r)
 {
-    if (strcmp(r, "consular_staff") == 0)
-        return en ? "Consular staff" : "Personal consular";
-    if (strcmp(r, "consular_admin") == 0)
-        return en ? "Consular administrator" : "Administración consular";
-    if (strcmp(r, "helpdesk") == 0)
-        return en ? "Help desk" : "Mesa de ayuda";
-    if (strcmp(r, "sysadmin") == 0)
-        return en ? "System administrator" : "Administración del sistema";
-    return r;
+    return console_label(stp_role_labels, en, r);
 }
+
+/* clang-format off */
+static const char *const stp_state_labels[] = {
+    "active", "Reservada", "Booked",
+    "checked_in", "Atendida", "Checked in",
+    "no_show", "No se presentó", "No-show",
+    "cancelled", "Cancelada", "Cancelled",
+    "open", "Abierta", "Open",
+    "closed", "Cerrada", "Closed",
+    NULL,
+};
+/* clang-format on */
 
 const char *stp_state_label(int en, const char *s)
 {
-    if (strcmp(s, "active") == 0)
-        return en ? "Booked" : "Reservada";
-    if (strcmp(s, "checked_in") == 0)
-        return en ? "Checked in" : "Atendida";
-    if (strcmp(s, "no_show") == 0)
-        return en ? "No-show" : "No se presentó";
-    if (strcmp(s, "cancelled") == 0)
-        return en ? "Cancelled" : "Cancelada";
-    if (strcmp(s, "open") == 0)
-        return en ? "Open" : "Abierta";
-    if (strcmp(s, "closed") == 0)
-        return en ? "Closed" : "Cerrada";
-    return s;
+    return console_label(stp_state_labels, en, s);
 }
 
 /* --- the frame --- */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,11 +117,35 @@ static void on_admitted(struct ring_op *op, int res)
         bk_att_probe(a);
 }
 
+/* The process's secret for the lottery's draws (random, made once; every worker uses the same). */
+static uint64_t lottery_key(void)
+{
+    static _Atomic uint64_t key;
+    uint64_t k = atomic_load(&key);
+    if (k == 0) {
+        uint64_t fresh = ((uint64_t)arc4random() << 32 | arc4random()) | 1;
+        atomic_compare_exchange_strong(&key, &k, fresh);
+        k = atomic_load(&key);
+    }
+    return k;
+}
+
+/* One draw per account and release: splitmix64 over (key, account, release). */
+static uint64_t draw(int64_t account, int64_t release)
+{
+    uint64_t z = lottery_key() ^ ((uint64_t)account * 0x9e3779b97f4a7c15ull) ^ (uint64_t)release;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 /*
  * The release lottery: people click within a second or two of the release, scripts at its first
  * millisecond. An attempt that finds a seat during the first booking_release_lottery_ms after the slot's
- * release waits (once) until a random moment of that span and probes again, so that everyone who came in
- * that span is served in random order. Returns 1 when the attempt now waits.
+ * release waits (once) until its account's moment of that span and probes again, so that everyone who came
+ * in that span is served in random order. The moment is one draw per account and release (a keyed hash, the
+ * same on every worker of the process), so retrying within the span buys no second ticket. Returns 1 when
+ * the attempt now waits.
  */
 static int lottery(struct bk_attempt *a, const redisReply *r)
 {
@@ -132,7 +157,7 @@ static int lottery(struct bk_attempt *a, const redisReply *r)
         now >= rel + (int64_t)span)
         return 0;
     a->admitted = 1;
-    int64_t at = rel + (int64_t)arc4random_uniform((uint32_t)span + 1);
+    int64_t at = rel + (int64_t)(draw(a->acct.id, rel) % (span + 1));
     if (at <= now)
         return 0;
     a->wait = (struct ring_op){.cb = on_admitted, .data = a};

@@ -2,7 +2,9 @@
  * surge-check: the surge harness's checker and report (loadtest/surge/run calls it after a surge).
  *
  * It reads the answer log written by surge-gen (a TSV line per HTTP answer or failed exchange:
- * t_ms user bot route status latency_us slot code note; see /tmp/surge-contract.md and loadtest/surge/run),
+ * t_ms user bot route status latency_us slot code note [queue_us]; see loadtest/surge/gen_log.c: latency_us
+ * is the server's time, written .. answered, queue_us the generator's, wanted .. written; older 9-field logs
+ * have no queue_us),
  * the accounts file of the run (line i = user i: email, password, document), and compares what users were
  * told with PostgreSQL and Redis (check_db.c). It also aggregates the log into the report (check_report.c).
  * A tool, not a server: synchronous libpq and hiredis, one thread.
@@ -54,12 +56,15 @@ struct user_log {
     uint8_t captcha_refused; /* a book answer refused the captcha (note "captcha") */
     uint16_t wins;
     uint32_t book_tries;
+    int64_t first_book_ms; /* t_ms of the first book answer (INT64_MAX: none) */
 };
 
 struct answers {
     uint64_t lines, bad_lines;
     int64_t t_min, t_max; /* of all answers */
     struct hist route[ROUTE_N];
+    struct hist queue[ROUTE_N]; /* queue_us: time inside the generator before the request was written */
+    uint64_t lines_with_queue;
     uint64_t by_status[600]; /* [0] transport failures */
     uint64_t route_status[ROUTE_N][600];
     uint64_t notes_fail[8]; /* transport failure notes: timeout, reset, refused, other */

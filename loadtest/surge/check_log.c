@@ -163,9 +163,14 @@ static int parse_line(struct answers *a, char *line)
         line[--len] = '\0';
     if (len == 0)
         return 0;
-    if (split_tabs(line, f, 10) != 9)
+    int nf = split_tabs(line, f, 10);
+    if (nf != 9 && nf != 10)
         return -1;
-    int64_t t, user, bot, status, lat, slot = 0;
+    int64_t t, user, bot, status, lat, slot = 0, queue = -1;
+    if (nf == 10 && (parse_i64(f[9], &queue) != 0 || queue < 0))
+        return -1;
+    if (queue > UINT32_MAX)
+        queue = UINT32_MAX;
     int route = route_of(f[3]);
     if (parse_i64(f[0], &t) != 0 || parse_i64(f[1], &user) != 0 || parse_i64(f[2], &bot) != 0 || route < 0 ||
         parse_i64(f[4], &status) != 0 || parse_i64(f[5], &lat) != 0 || user < 0 ||
@@ -182,6 +187,10 @@ static int parse_line(struct answers *a, char *line)
     if (a->lines == 1 || t > a->t_max)
         a->t_max = t;
     hist_add(&a->route[route], (uint32_t)lat);
+    if (queue >= 0) {
+        hist_add(&a->queue[route], (uint32_t)queue);
+        a->lines_with_queue++;
+    }
     a->by_status[status]++;
     a->route_status[route][status]++;
     if (status == 0) {
@@ -209,6 +218,8 @@ static int parse_line(struct answers *a, char *line)
     u->seen = 1;
     u->bot = (uint8_t)bot;
     if (route == ROUTE_BOOK) {
+        if (u->book_tries == 0 || t < u->first_book_ms)
+            u->first_book_ms = t;
         u->book_tries++;
         if (status == 0 || status == 503)
             u->book_uncertain = 1;

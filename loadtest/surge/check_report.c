@@ -13,6 +13,8 @@ struct figures {
     int64_t seats_left;
     uint64_t bot_users, users_seen, capt_users;
     double bot_user_share, bot_seat_share;
+    /* users who tried to book, and those whose first attempt was answered by T+3 s: [0] humans, [1] bots */
+    uint64_t tried[2], first_by3s[2];
 };
 
 static double ms(double us)
@@ -59,6 +61,11 @@ static void compute(const struct report_opts *o, const struct answers *a, const 
         f->users_seen += a->users[u].seen;
         f->bot_users += a->users[u].seen && a->users[u].bot;
         f->capt_users += a->users[u].captcha_refused;
+        if (a->users[u].book_tries > 0) {
+            int b = a->users[u].bot ? 1 : 0;
+            f->tried[b]++;
+            f->first_by3s[b] += a->users[u].first_book_ms <= 3000;
+        }
     }
     f->bot_user_share = a->nusers ? (double)f->bot_users / (double)a->nusers : 0;
     f->bot_seat_share = db->active_rows ? (double)db->bot_rows / (double)db->active_rows : 0;
@@ -96,6 +103,18 @@ static void write_text(FILE *t, const struct report_opts *o, const struct answer
                 rps, ref > 0 ? rps / ref : 0, ms(hist_quantile(h, 0.5)), ms(hist_quantile(h, 0.95)),
                 ms(hist_quantile(h, 0.99)), ms(h->max));
     }
+    if (a->lines_with_queue > 0) {
+        fprintf(t,
+                "\ninside the generator (queue: the user wanted to send .. request written; not in the times "
+                "above)\n%-13s %9s %9s %9s %9s\n",
+                "route", "p50 ms", "p95 ms", "p99 ms", "max ms");
+        for (int r = 0; r < ROUTE_N; r++) {
+            const struct hist *h = &a->queue[r];
+            if (h->n > 0)
+                fprintf(t, "%-13s %9.2f %9.2f %9.2f %9.2f\n", check_route_names[r], ms(hist_quantile(h, 0.5)),
+                        ms(hist_quantile(h, 0.95)), ms(hist_quantile(h, 0.99)), ms(h->max));
+        }
+    }
     fprintf(t, "\nanswers by status:");
     for (int s = 0; s < 600; s++)
         if (a->by_status[s])
@@ -130,6 +149,10 @@ static void write_text(FILE *t, const struct report_opts *o, const struct answer
             "users with captcha refused: %" PRIu64 ", their seats: %" PRId64 "\n",
             f->bot_users, a->nusers, 100 * f->bot_user_share, db->bot_rows, db->active_rows,
             100 * f->bot_seat_share, f->capt_users, db->capt_bot_rows);
+    fprintf(t,
+            "first booking attempt answered by T+3 s: humans %" PRIu64 " of %" PRIu64
+            " who tried, bots %" PRIu64 " of %" PRIu64 "\n",
+            f->first_by3s[0], f->tried[0], f->first_by3s[1], f->tried[1]);
     fprintf(t, "checker: %ld violation(s)\n", o->violations);
 
     double pa = ms(hist_quantile(&a->route[ROUTE_AVAILABILITY], 0.99)),
@@ -172,6 +195,10 @@ static void write_json(FILE *j, const struct report_opts *o, const struct answer
             "\"p95_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"status\": {",
             first ? "" : ",", check_route_names[r], h->n, rps, ref > 0 ? rps / ref : 0,
             ms(hist_quantile(h, 0.5)), ms(hist_quantile(h, 0.95)), ms(hist_quantile(h, 0.99)), ms(h->max));
+        const struct hist *q = &a->queue[r];
+        if (q->n > 0)
+            fprintf(j, "\"queue_p50_ms\": %.3f, \"queue_p99_ms\": %.3f, \"queue_max_ms\": %.3f, ",
+                    ms(hist_quantile(q, 0.5)), ms(hist_quantile(q, 0.99)), ms(q->max));
         int f2 = 1;
         for (int s = 0; s < 600; s++)
             if (a->route_status[r][s]) {
@@ -209,6 +236,10 @@ static void write_json(FILE *j, const struct report_opts *o, const struct answer
             ", \"captcha_refused_seats\": %" PRId64 "},\n",
             f->bot_users, a->nusers, f->bot_user_share, db->bot_rows, f->bot_seat_share, f->capt_users,
             db->capt_bot_rows);
+    fprintf(j,
+            "  \"first_book_by_3s\": {\"humans\": %" PRIu64 ", \"humans_tried\": %" PRIu64
+            ", \"bots\": %" PRIu64 ", \"bots_tried\": %" PRIu64 "},\n",
+            f->first_by3s[0], f->tried[0], f->first_by3s[1], f->tried[1]);
     fprintf(j, "  \"violations\": %ld\n}\n", o->violations);
 }
 

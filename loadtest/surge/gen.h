@@ -4,9 +4,12 @@
  * One thread, one epoll loop. U virtual users (humans and bots) arrive on a curve around the release time
  * T, log in through the real two-step flow (password + captcha, then the emailed code read from the SMTP
  * sink's files), poll availability, book at T, follow the server's suggested dates on 409 and give up after
- * --max-tries. Keep-alive HTTP/1.1 connections in per-source-address groups (all on 127.0.0.0/8), at most
- * --max-conns in all; a hard bound on the run's duration. Every answer or failed exchange becomes one line
- * of the answer log, kept in memory and written at the end.
+ * --max-tries. Keep-alive HTTP/1.1 connections, at most --max-conns in all, shared by humans and bots: a
+ * request waits for a free connection in one FIFO of the time its user wanted to send it, whatever the
+ * user's class (with --src-ips/--bot-src-ips above 1, one FIFO per source address, each address getting
+ * connections in proportion to its users). A hard bound on the run's duration. Every answer or failed
+ * exchange becomes one line of the answer log (with the time the request waited inside the generator apart
+ * from the server's answer time), kept in memory and written at the end.
  *
  * Files: gen_main.c (options, accounts, the loop, summary), gen_net.c (connections, HTTP/1.1 writer and
  * parser), gen_user.c (the users' state machine), gen_mail.c (SMTP sink reader), gen_json.c (the few JSON
@@ -53,7 +56,7 @@ struct gen_user {
     int64_t code_deadline; /* monotonic ms: give up waiting for the mail */
     char token[96];
     char csrf[72];
-    int64_t queued_ms; /* when the pending request was queued */
+    int64_t queued_us; /* monotonic us: when the user wanted to send its pending request */
     struct gen_user *qnext;
 };
 
@@ -67,7 +70,7 @@ struct gen_opts {
     int64_t release_ms; /* T, epoch ms */
     double before_s, after_s, tail_s, before_share, after_share;
     const char *accounts, *smtp_dir, *captcha_pass_prefix, *log_path;
-    int max_conns, bot_conns, timeout_ms, max_tries, bot_max_tries, login_tries;
+    int max_conns, timeout_ms, max_tries, bot_max_tries, login_tries;
     double duration_s;
     int first_days;
     int poll_min_ms, poll_max_ms, bot_poll_min_ms, bot_poll_max_ms;
@@ -106,11 +109,13 @@ struct gen_answer {
     size_t len;
     const char *cookie; /* value of citas_session from Set-Cookie (NUL-terminated), or NULL */
     int retry_after_s;  /* -1 when absent */
-    int64_t latency_us;
+    int64_t latency_us; /* the server's time: request written .. answer read (or failure) */
+    int64_t queue_us;   /* the generator's: user wanted to send .. request written (waiting for a connection,
+                           connecting, writing); for a failure before writing, until the failure */
 };
-/* groups: 0..ngroups-1; humans then bots. 0, or -1 with a message on stderr. */
+/* Source-address groups, sized by their users (call after every user's group is set). 0, or -1. */
 int gen_net_init(void);
-/* The group of a user. */
+/* The group of a user: its source address (one group for all when --src-ips and --bot-src-ips are 1). */
 uint16_t gen_net_group_of(uint32_t user, int bot);
 /* Queues u's next request (its route and state are set): it is sent when a connection is free. */
 void gen_net_submit(struct gen_user *u);
@@ -122,9 +127,8 @@ void gen_net_close(void);
 /* Figures for the summary. */
 extern uint64_t gen_net_connects, gen_net_connect_fails, gen_net_max_open;
 extern int64_t gen_net_max_queue_ms;
-extern uint64_t
-    gen_net_queued_100ms;           /* requests that waited >= 100 ms for a connection (not in latency_us) */
-extern uint64_t gen_net_answers_ok; /* answers with a status */
+extern uint64_t gen_net_queued_100ms; /* requests that waited >= 100 ms inside the generator (queue_us) */
+extern uint64_t gen_net_answers_ok;   /* answers with a status */
 
 /* --- users (gen_user.c) --- */
 void gen_user_wake(struct gen_user *u); /* its timer fired */
@@ -153,7 +157,7 @@ int gen_json_next(const char *body, size_t len, int64_t *ids, int cap);
 
 /* --- log (gen_log.c) --- */
 void gen_log_add(int64_t done_ms, const struct gen_user *u, int route, int status, int64_t latency_us,
-                 int64_t slot, const char *code, const char *note);
+                 int64_t queue_us, int64_t slot, const char *code, const char *note);
 /* A short token for an answer: "ok" for 2xx, else from the problem's title ("sold_out", "captcha", ...). */
 const char *gen_log_note(int status, const char *body, size_t len, char *buf, size_t cap);
 int gen_log_write(const char *path);

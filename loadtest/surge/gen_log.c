@@ -1,7 +1,9 @@
 /*
  * surge-gen's answer log: one entry per answer or failed exchange, in memory during the run (blocks of
  * fixed-size entries, notes interned, appointment codes aside), written as TSV at the end:
- *   t_ms user bot route status latency_us slot code note
+ *   t_ms user bot route status latency_us slot code note queue_us
+ * latency_us is the server's time (request written .. answer read), queue_us the generator's (the user
+ * wanted to send .. request written: waiting for a free connection, connecting, writing).
  * Also the counters of the one-line summary.
  */
 #include "gen.h"
@@ -17,6 +19,7 @@ struct entry {
     int32_t t_ms;
     uint32_t user;
     uint32_t latency_us;
+    uint32_t queue_us;
     uint32_t code; /* index + 1 into codes, 0: none */
     uint16_t status;
     uint8_t route_bot; /* route << 1 | bot */
@@ -48,7 +51,7 @@ static uint8_t intern(const char *note)
 }
 
 void gen_log_add(int64_t done_ms, const struct gen_user *u, int route, int status, int64_t latency_us,
-                 int64_t slot, const char *code, const char *note)
+                 int64_t queue_us, int64_t slot, const char *code, const char *note)
 {
     if (nnotes == 0)
         intern("ok");
@@ -72,6 +75,7 @@ void gen_log_add(int64_t done_ms, const struct gen_user *u, int route, int statu
     e->t_ms = (int32_t)gen_rel_ms(done_ms);
     e->user = u->id;
     e->latency_us = latency_us < 0 ? 0 : latency_us > UINT32_MAX ? UINT32_MAX : (uint32_t)latency_us;
+    e->queue_us = queue_us < 0 ? 0 : queue_us > UINT32_MAX ? UINT32_MAX : (uint32_t)queue_us;
     e->status = (uint16_t)status;
     e->route_bot = (uint8_t)(route << 1 | (u->bot ? 1 : 0));
     e->slot = slot;
@@ -155,9 +159,9 @@ int gen_log_write(const char *path)
         char slot[24] = "-";
         if (e->slot >= 0)
             snprintf(slot, sizeof(slot), "%lld", (long long)e->slot);
-        fprintf(f, "%d\t%u\t%u\t%s\t%u\t%u\t%s\t%s\t%s\n", e->t_ms, e->user, e->route_bot & 1u,
+        fprintf(f, "%d\t%u\t%u\t%s\t%u\t%u\t%s\t%s\t%s\t%u\n", e->t_ms, e->user, e->route_bot & 1u,
                 gen_route_names[e->route_bot >> 1], e->status, e->latency_us, slot,
-                e->code ? codes[e->code - 1] : "-", notes[e->note]);
+                e->code ? codes[e->code - 1] : "-", notes[e->note], e->queue_us);
     }
     int rc = ferror(f) ? -1 : 0;
     if (fclose(f) != 0)

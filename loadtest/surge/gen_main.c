@@ -69,30 +69,31 @@ static double rand01(void)
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f, "usage: surge-gen --url http://127.0.0.1:PORT --accounts FILE --smtp-dir DIR --office CODE\n"
-           "                 --procedure P --release-epoch-ms T --log FILE [options]\n"
-           "  --users U               users (default: every line of the accounts file)\n"
-           "  --bot-share F           share of bots among users (0.1)\n"
-           "  --bots-bad-captcha F    share of bots sending invalid captcha responses when booking (0.5)\n"
-           "  --curve default|B,A,R   shares of arrivals before T, just after T, in the tail (0.3,0.5,0.2)\n"
-           "  --before-s S --after-s S --tail-s S   the three periods (60, 30, 120)\n"
-           "  --captcha-pass-prefix P responses the siteverify stub accepts start with P (pass-)\n"
-           "  --max-conns N           connections in all (2000); --bot-conns N of them for bots (half)\n"
-           "  --src-ips N             humans' source addresses 127.1.x.y (1: the kernel's); --bot-src-ips N\n"
-           "  --timeout-ms N          no answer after N ms: status 0 \"timeout\" (10000)\n"
-           "  --max-tries K           a human's booking attempts (5); --bot-max-tries K (30)\n"
-           "  --login-tries K         login attempts per user (5)\n"
-           "  --duration-s S          hard bound on the run (default: until T + after + tail + 120 s)\n"
-           "  --first-days D          slots are picked among the first D days with seats (3)\n"
-           "  --poll-min-ms/--poll-max-ms N       humans' polling before T (2000/5000)\n"
-           "  --bot-poll-min-ms/--bot-poll-max-ms N  bots' polling (100/200)\n"
-           "  --react-ms N            humans book within N ms after T (1500); --think-ms N (800)\n"
-           "  --bot-early-ms N        bots start booking N ms before T (500)\n"
-           "  --idle-close-ms N       close connections idle this long (4000)\n"
-           "  --mail-wait-ms N        wait this long for a login code mail before logging in again (60000)\n"
-           "  --seed N                PRNG seed (default: random)\n"
-           "  --quiet                 no progress lines on stderr\n");
+    fprintf(f,
+            "usage: surge-gen --url http://127.0.0.1:PORT --accounts FILE --smtp-dir DIR --office CODE\n"
+            "                 --procedure P --release-epoch-ms T --log FILE [options]\n"
+            "  --users U               users (default: every line of the accounts file)\n"
+            "  --bot-share F           share of bots among users (0.1)\n"
+            "  --bots-bad-captcha F    share of bots sending invalid captcha responses when booking (0.5)\n"
+            "  --curve default|B,A,R   shares of arrivals before T, just after T, in the tail (0.3,0.5,0.2)\n"
+            "  --before-s S --after-s S --tail-s S   the three periods (60, 30, 120)\n"
+            "  --captcha-pass-prefix P responses the siteverify stub accepts start with P (pass-)\n"
+            "  --max-conns N           connections in all (2000); humans and bots share them, one FIFO\n"
+            "  --src-ips N             source addresses 127.1.x.y (1: the kernel's); --bot-src-ips N > 1:\n"
+            "                          bots apart in 127.2.x.y; connections per address by its users\n"
+            "  --timeout-ms N          no answer after N ms: status 0 \"timeout\" (10000)\n"
+            "  --max-tries K           a human's booking attempts (5); --bot-max-tries K (30)\n"
+            "  --login-tries K         login attempts per user (5)\n"
+            "  --duration-s S          hard bound on the run (default: until T + after + tail + 120 s)\n"
+            "  --first-days D          slots are picked among the first D days with seats (3)\n"
+            "  --poll-min-ms/--poll-max-ms N       humans' polling before T (2000/5000)\n"
+            "  --bot-poll-min-ms/--bot-poll-max-ms N  bots' polling (100/200)\n"
+            "  --react-ms N            humans book within N ms after T (1500); --think-ms N (800)\n"
+            "  --bot-early-ms N        bots start booking N ms before T (500)\n"
+            "  --idle-close-ms N       close connections idle this long (4000)\n"
+            "  --mail-wait-ms N        wait this long for a login code mail before logging in again (60000)\n"
+            "  --seed N                PRNG seed (default: random)\n"
+            "  --quiet                 no progress lines on stderr\n");
 }
 
 static int parse_url(const char *url)
@@ -140,7 +141,6 @@ static int parse_args(int argc, char **argv)
         O_SMTP,
         O_PREFIX,
         O_MAXCONNS,
-        O_BOTCONNS,
         O_TIMEOUT,
         O_LOG,
         O_TRIES,
@@ -179,7 +179,6 @@ static int parse_args(int argc, char **argv)
         {"smtp-dir", 1, 0, O_SMTP},
         {"captcha-pass-prefix", 1, 0, O_PREFIX},
         {"max-conns", 1, 0, O_MAXCONNS},
-        {"bot-conns", 1, 0, O_BOTCONNS},
         {"timeout-ms", 1, 0, O_TIMEOUT},
         {"log", 1, 0, O_LOG},
         {"max-tries", 1, 0, O_TRIES},
@@ -289,9 +288,6 @@ static int parse_args(int argc, char **argv)
             break;
         case O_MAXCONNS:
             gen_o.max_conns = atoi(a);
-            break;
-        case O_BOTCONNS:
-            gen_o.bot_conns = atoi(a);
             break;
         case O_TIMEOUT:
             gen_o.timeout_ms = atoi(a);
@@ -526,11 +522,11 @@ int main(int argc, char **argv)
     int64_t real_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
     gen_t0_mono = gen_now_ms();
     gen_T_mono = gen_o.release_ms - (real_ms - gen_t0_mono);
+    plan(gen_t0_mono); /* bots and groups first: gen_net_init sizes the groups by their users */
     if (gen_net_init() != 0 || gen_mail_init() != 0) {
         fprintf(stderr, "surge-gen: cannot set up (smtp dir %s)\n", gen_o.smtp_dir);
         return 2;
     }
-    plan(gen_t0_mono);
     int64_t end = gen_o.duration_s > 0 ? gen_t0_mono + (int64_t)(gen_o.duration_s * 1000)
                                        : gen_T_mono + (int64_t)((gen_o.after_s + gen_o.tail_s + 120) * 1000);
     if (end < gen_t0_mono + 10000)

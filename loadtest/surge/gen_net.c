@@ -1,11 +1,15 @@
 /*
  * surge-gen's connections: keep-alive HTTP/1.1 over TCP to the server, one request at a time per
- * connection, in groups by source address (humans in 127.1.x.y, bots in 127.2.x.y when --src-ips or
- * --bot-src-ips is above 1, else the kernel's 127.0.0.1), each group with its own queue of users waiting
- * for a connection and a share of --max-conns. A failed exchange (refused, reset, closed, timeout) is
- * answered to its user with status 0; a connection is closed after a failure, on "Connection: close"
- * and after --idle-close-ms idle (below citasd's io_timeout_ms, so the server never closes a connection
- * under a request being sent). Responses: status line, headers, Content-Length or chunked bodies.
+ * connection. By default one group: the kernel's 127.0.0.1, all --max-conns connections, and one FIFO of
+ * requests in the order their users wanted to send them, humans and bots alike, so that neither class
+ * waits behind the other inside the generator. With --src-ips N (everybody in 127.1.x.y) or --bot-src-ips
+ * N > 1 (bots apart in 127.2.x.y), one group and FIFO per source address, each with a share of
+ * --max-conns proportional to its users. Every request records how long it waited inside the generator
+ * (wanted .. written: queue_us) apart from the server's time (written .. answered: latency_us). A failed
+ * exchange (refused, reset, closed, timeout) is answered to its user with status 0; a connection is closed
+ * after a failure, on "Connection: close" and after --idle-close-ms idle (below citasd's io_timeout_ms, so
+ * the server never closes a connection under a request being sent). Responses: status line, headers,
+ * Content-Length or chunked bodies.
  */
 #include "gen.h"
 
@@ -43,7 +47,8 @@ struct conn {
     size_t chunk_pos, dec_len;
     int status, retry_after;
     char cookie[96];
-    int64_t sent_us, deadline_ms, idle_since_ms;
+    int64_t sent_us; /* when the request was wholly written (0: not yet) */
+    int64_t deadline_ms, idle_since_ms;
     struct conn *next; /* idle list or free list */
 };
 
@@ -51,6 +56,7 @@ struct group {
     struct sockaddr_in src;
     int bind_src;
     int cap, open, connecting;
+    uint32_t users;
     struct conn *idle;
     struct gen_user *qhead, *qtail;
     uint32_t qlen;
@@ -69,9 +75,9 @@ static int64_t last_sweep;
 
 uint16_t gen_net_group_of(uint32_t user, int bot)
 {
-    if (bot && bot_groups > 0)
-        return (uint16_t)(human_groups + (int)(user % (uint32_t)bot_groups));
-    return (uint16_t)(user % (uint32_t)human_groups);
+    if (bot && gen_o.bot_src_ips > 1)
+        return (uint16_t)(gen_o.src_ips + (int)(user % (uint32_t)gen_o.bot_src_ips));
+    return (uint16_t)(user % (uint32_t)gen_o.src_ips);
 }
 
 int gen_net_init(void)
@@ -85,16 +91,9 @@ int gen_net_init(void)
     dst.sin_port = htons((uint16_t)gen_o.port);
     if (inet_pton(AF_INET, gen_o.host, &dst.sin_addr) != 1)
         return -1;
-    int nbots = 0;
-    for (uint32_t i = 0; i < gen_o.users; i++)
-        nbots += gen_users[i].bot;
     human_groups = gen_o.src_ips;
-    bot_groups = nbots > 0 ? gen_o.bot_src_ips : 0;
+    bot_groups = gen_o.bot_src_ips > 1 ? gen_o.bot_src_ips : 0;
     ngroups = human_groups + bot_groups;
-    int bot_conns = nbots == 0 ? 0 : gen_o.bot_conns > 0 ? gen_o.bot_conns : gen_o.max_conns / 2;
-    if (nbots > 0 && bot_conns >= gen_o.max_conns)
-        bot_conns = gen_o.max_conns / 2;
-    int human_conns = gen_o.max_conns - bot_conns;
     groups = calloc((size_t)ngroups, sizeof(*groups));
     nconns = gen_o.max_conns;
     conns = calloc((size_t)nconns, sizeof(*conns));
@@ -105,10 +104,13 @@ int gen_net_init(void)
         conns[i].next = free_conns;
         free_conns = &conns[i];
     }
+    for (uint32_t i = 0; i < gen_o.users; i++)
+        groups[gen_users[i].group].users++;
     for (int i = 0; i < ngroups; i++) {
         struct group *g = &groups[i];
         int bot = i >= human_groups, k = bot ? i - human_groups : i, n = bot ? bot_groups : human_groups;
-        g->cap = (bot ? bot_conns : human_conns) / n;
+        /* connections in proportion to the group's users: no class gets a fixed half */
+        g->cap = (int)((int64_t)gen_o.max_conns * g->users / (gen_o.users ? gen_o.users : 1));
         if (g->cap < 1)
             g->cap = 1;
         g->src.sin_family = AF_INET;
@@ -175,7 +177,9 @@ static struct gen_user *dequeue(struct group *g)
 static void fail_user(struct gen_user *u, const char *note, int64_t sent_us)
 {
     struct gen_answer a = {.status = 0, .fail = note, .retry_after_s = -1};
-    a.latency_us = sent_us > 0 ? gen_now_us() - sent_us : 0;
+    int64_t now = gen_now_us();
+    a.latency_us = sent_us > 0 ? now - sent_us : 0;
+    a.queue_us = (sent_us > 0 ? sent_us : now) - u->queued_us;
     a.body = "";
     gen_user_answer(u, &a);
 }
@@ -202,6 +206,14 @@ static int flush_out(struct conn *c)
         }
         c->outoff += (size_t)n;
     }
+    if (c->sent_us == 0) {
+        c->sent_us = gen_now_us();
+        int64_t q = c->sent_us - (c->u != NULL ? c->u->queued_us : c->sent_us);
+        if (q / 1000 > gen_net_max_queue_ms)
+            gen_net_max_queue_ms = q / 1000;
+        if (q >= 100000)
+            gen_net_queued_100ms++;
+    }
     set_events(c, 0);
     return 0;
 }
@@ -209,14 +221,10 @@ static int flush_out(struct conn *c)
 static void send_req(struct conn *c, struct gen_user *u)
 {
     int64_t now = gen_now_ms();
-    if (now - u->queued_ms > gen_net_max_queue_ms)
-        gen_net_max_queue_ms = now - u->queued_ms;
-    if (now - u->queued_ms >= 100)
-        gen_net_queued_100ms++;
     int n = gen_user_request(u, c->out, sizeof(c->out));
     c->u = u;
     c->state = C_BUSY;
-    c->sent_us = gen_now_us();
+    c->sent_us = 0;
     c->deadline_ms = now + gen_o.timeout_ms;
     c->inlen = c->scanned = c->hdr_end = c->dec_len = c->chunk_pos = 0;
     c->clen = -1;
@@ -304,7 +312,7 @@ void gen_net_submit(struct gen_user *u)
 {
     struct group *g = &groups[u->group];
     u->state = S_REQUEST;
-    u->queued_ms = gen_now_ms();
+    u->queued_us = gen_now_us();
     u->qnext = NULL;
     if (g->qtail != NULL)
         g->qtail->qnext = u;
@@ -465,7 +473,9 @@ static void on_readable(struct conn *c)
         a.len = c->chunked ? c->dec_len : (size_t)c->clen;
         c->in[c->hdr_end + a.len] = '\0';
         a.cookie = c->cookie[0] ? c->cookie : NULL;
-        a.latency_us = gen_now_us() - c->sent_us;
+        int64_t now = gen_now_us();
+        a.latency_us = c->sent_us > 0 ? now - c->sent_us : 0;
+        a.queue_us = (c->sent_us > 0 ? c->sent_us : now) - u->queued_us;
         gen_net_answers_ok++;
         struct group *g = &groups[c->group];
         if (c->close_after)

@@ -345,7 +345,7 @@ void gen_user_answer(struct gen_user *u, const struct gen_answer *a)
     if (u->route == R_BOOK && a->status == 201 &&
         gen_json_str(a->body, a->len, "code", code, sizeof(code)) != 0)
         note = "no_code";
-    gen_log_add(now, u, u->route, a->status, a->latency_us, slot, code, note);
+    gen_log_add(now, u, u->route, a->status, a->latency_us, a->queue_us, slot, code, note);
     if (gen_stopping) {
         if (u->state != S_DONE) {
             u->state = S_WAIT;

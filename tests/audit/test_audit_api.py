@@ -241,8 +241,11 @@ try:
     t.check(len(subjects("from=%s&to=%s" % (today, today))[1]) >= len(expect), "from/to today")
     t.eq(subjects("from=%s" % (today + datetime.timedelta(days=2)))[1], [], "from the future: nothing")
     t.eq(subjects("to=%s" % (today - datetime.timedelta(days=1)))[1], [], "to yesterday: nothing")
-    t.check(len(subjects("from=%sT00:00:00Z&to=%sT00:00:00%%2B01:00" % (today, today + datetime.timedelta(days=1)))[1])
+    # to: noon of the next day at +01:00 (11:00Z), after every record of this run whatever the hour it runs at
+    t.check(len(subjects("from=%sT00:00:00Z&to=%sT12:00:00%%2B01:00" % (today, today + datetime.timedelta(days=1)))[1])
             >= len(expect), "from/to as date-times with offsets")
+    t.eq(subjects("from=%sT00:00:00Z&to=%sT00:00:00%%2B01:00" % (today, today))[1], [],
+         "a to before from (23:00Z of the day before): nothing")
     for q, what in (("from=2026-02-30", "impossible date"), ("to=yesterday", "not a date"),
                     ("from=2026-11-23T25:00:00Z", "bad hour"), ("from=2026-11-23T10:00:00", "no offset"),
                     ("actor=abc", "actor not a number"), ("actor=0", "actor zero"), ("before=-1", "bad before"),

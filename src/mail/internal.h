@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "citas/curl.h"
+#include "citas/mail.h"
+
 /* A growable NUL-terminated buffer; after an allocation failure it stays failed (err = -ENOMEM) and
  * further appends do nothing, so callers check once at the end. */
 struct mail_buf {
@@ -49,5 +52,27 @@ int mail_mime_build(const struct mail_mime_in *in, struct mail_buf *b);
 /* Splits a From value ("Name <addr>" or "addr") into a display name (may be empty) and a bare address.
  * 0 or -EINVAL. name and addr must hold strlen(from) + 1 bytes. */
 int mail_from_parse(const char *from, char *name, char *addr);
+
+/* --- the SMTP side of the senders (smtp.c) --- */
+
+/* Relay, credentials and From identity copied from a mail_config; owned by one sender, freed by mail_smtp_free(). */
+struct mail_smtp {
+    char *url, *user, *password; /* user NULL: no AUTH */
+    char *from;                  /* the From header value */
+    char from_addr[MAIL_FROM_MAX + 1];
+    const char *domain; /* of from_addr, for Message-IDs */
+    enum curl_client_starttls starttls;
+    uint32_t timeout_ms;
+};
+/* Fills m from cfg (From defaults to "citas <no-reply@citas.local>"). 0, -EINVAL (no relay, bad From) or -ENOMEM;
+ * on error nothing is left to free. */
+int mail_smtp_init(struct mail_smtp *m, const struct mail_config *cfg);
+void mail_smtp_free(struct mail_smtp *m);
+/* Hands the built message b to the relay for one recipient; as curl_client_mail(). */
+int mail_smtp_send(struct curl_client *curl, const struct mail_smtp *m, const char *to, const struct mail_buf *b,
+                   curl_client_cb cb, void *ctx, struct curl_client_transfer **out);
+/* The defaults both senders share: poll 200 ms, batch 16 (at most max_in_flight), 256 in flight, 8 attempts,
+ * SMTP timeout 30 s. */
+void mail_config_defaults(struct mail_config *c);
 
 #endif

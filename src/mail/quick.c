@@ -44,8 +44,7 @@ struct mail_quick {
     struct redis_client *redis;
     struct curl_client *curl;
     struct mail_config cfg;
-    char *smtp_url, *smtp_user, *smtp_password, *from;
-    char from_addr[MAIL_FROM_MAX + 1];
+    struct mail_smtp smtp;
     struct quick_timer *timer;
     int timer_armed, popping, pop_full;
     uint32_t asked; /* entries the pop in flight asked for */
@@ -224,11 +223,10 @@ static void send_entry(struct mail_quick *q, const char *data, size_t len)
             rc = -EINVAL;
     }
     if (rc == 0) {
-        const char *at = strchr(q->from_addr, '@');
         char msgid[128];
         snprintf(msgid, sizeof(msgid), "q%llu.%lld@%s", (unsigned long long)++q->seq, (long long)time(NULL),
-                 at + 1);
-        struct mail_mime_in in = {.from = q->from,
+                 q->smtp.domain);
+        struct mail_mime_in in = {.from = q->smtp.from,
                                   .to = f[2],
                                   .message_id = msgid,
                                   .lang = f[3],
@@ -239,15 +237,8 @@ static void send_entry(struct mail_quick *q, const char *data, size_t len)
                                   .date = (int64_t)time(NULL)};
         rc = mail_mime_build(&in, &b);
     }
-    if (rc == 0) {
-        struct curl_client_smtp srv = {.url = q->smtp_url,
-                                       .user = q->smtp_user,
-                                       .password = q->smtp_password,
-                                       .starttls = q->cfg.smtp_starttls,
-                                       .timeout_ms = q->cfg.smtp_timeout_ms};
-        const char *rcpt[] = {f[2]};
-        rc = curl_client_mail(q->curl, &srv, q->from_addr, rcpt, 1, b.p, b.len, on_sent, m, &m->t);
-    }
+    if (rc == 0)
+        rc = mail_smtp_send(q->curl, &q->smtp, f[2], &b, on_sent, m, &m->t);
     mail_buf_free(&b);
     if (rc == 0) {
         m->next = q->sending;
@@ -302,58 +293,32 @@ static void pop(struct mail_quick *q)
     }
 }
 
-static char *dup_or_null(const char *p, int *err)
-{
-    if (p == NULL || *p == '\0')
-        return NULL;
-    char *d = strdup(p);
-    if (d == NULL)
-        *err = 1;
-    return d;
-}
-
 int mail_quick_create(struct ring *ring, struct redis_client *redis, struct curl_client *curl,
                       const struct mail_config *cfg, struct mail_quick **out)
 {
-    if (ring == NULL || redis == NULL || curl == NULL || cfg == NULL || out == NULL ||
-        cfg->smtp_url == NULL || cfg->smtp_url[0] == '\0')
+    if (ring == NULL || redis == NULL || curl == NULL || cfg == NULL || out == NULL)
         return -EINVAL;
-    const char *from = cfg->from && cfg->from[0] ? cfg->from : "citas <no-reply@citas.local>";
-    char name[MAIL_FROM_MAX + 1];
     struct mail_quick *q = calloc(1, sizeof(*q));
     if (q == NULL)
         return -ENOMEM;
-    if (strlen(from) > MAIL_FROM_MAX || mail_from_parse(from, name, q->from_addr) != 0) {
+    int rc = mail_smtp_init(&q->smtp, cfg);
+    if (rc != 0) {
         free(q);
-        return -EINVAL;
+        return rc;
     }
     q->ring = ring;
     q->redis = redis;
     q->curl = curl;
     q->cfg = *cfg;
-    int err = 0;
-    q->smtp_url = dup_or_null(cfg->smtp_url, &err);
-    q->smtp_user = dup_or_null(cfg->smtp_user, &err);
-    q->smtp_password = q->smtp_user ? dup_or_null(cfg->smtp_password, &err) : NULL;
-    q->from = dup_or_null(from, &err);
+    mail_config_defaults(&q->cfg);
     q->timer = calloc(1, sizeof(*q->timer));
-    if (err || q->timer == NULL) {
-        free(q->timer);
-        q->timer = NULL;
+    if (q->timer == NULL) {
         mail_quick_destroy(q);
         return -ENOMEM;
     }
     q->timer->q = q;
     q->timer->op.cb = on_timer;
     q->timer->op.data = q->timer;
-    struct mail_config *c = &q->cfg;
-    c->poll_ms = c->poll_ms ? c->poll_ms : 200;
-    c->batch = c->batch ? c->batch : 16;
-    c->max_in_flight = c->max_in_flight ? c->max_in_flight : 256;
-    if (c->batch > c->max_in_flight)
-        c->batch = c->max_in_flight;
-    c->max_attempts = c->max_attempts ? c->max_attempts : 8;
-    c->smtp_timeout_ms = c->smtp_timeout_ms ? c->smtp_timeout_ms : 30000;
     arm(q, 1);
     *out = q;
     return 0;
@@ -376,10 +341,7 @@ void mail_quick_destroy(struct mail_quick *q)
     } else {
         free(q->timer);
     }
-    free(q->smtp_url);
-    free(q->smtp_user);
-    free(q->smtp_password);
-    free(q->from);
+    mail_smtp_free(&q->smtp);
     free(q);
 }
 

@@ -68,8 +68,7 @@ struct mail_sender {
     struct pg_pool *pg;
     struct curl_client *curl;
     struct mail_config cfg;
-    char *smtp_url, *smtp_user, *smtp_password, *from;
-    char from_addr[MAIL_FROM_MAX + 1];
+    struct mail_smtp smtp;
     struct sender_timer *timer;
     int timer_armed;
     unsigned claims;                         /* claim queries in flight */
@@ -259,11 +258,10 @@ static void send_row(struct mail_sender *s, const PGresult *res, int i)
         else
             att[k] = (unsigned char)(hi << 4 | lo);
     }
-    const char *at = strchr(s->from_addr, '@');
     char msgid[128];
-    snprintf(msgid, sizeof(msgid), "%s.%s@%s", m->id, PQgetvalue(res, i, 11), at + 1);
+    snprintf(msgid, sizeof(msgid), "%s.%s@%s", m->id, PQgetvalue(res, i, 11), s->smtp.domain);
     struct mail_mime_in in = {
-        .from = s->from,
+        .from = s->smtp.from,
         .to = PQgetvalue(res, i, 2),
         .message_id = msgid,
         .lang = PQgetvalue(res, i, 3),
@@ -285,17 +283,8 @@ static void send_row(struct mail_sender *s, const PGresult *res, int i)
     if (rc == 0)
         rc = mail_mime_build(&in, &b);
     free(att);
-    if (rc == 0) {
-        struct curl_client_smtp srv = {
-            .url = s->smtp_url,
-            .user = s->smtp_user,
-            .password = s->smtp_password,
-            .starttls = s->cfg.smtp_starttls,
-            .timeout_ms = s->cfg.smtp_timeout_ms,
-        };
-        const char *rcpt[] = {in.to};
-        rc = curl_client_mail(s->curl, &srv, s->from_addr, rcpt, 1, b.p, b.len, on_sent, m, &m->t);
-    }
+    if (rc == 0)
+        rc = mail_smtp_send(s->curl, &s->smtp, in.to, &b, on_sent, m, &m->t);
     mail_buf_free(&b);
     if (rc == 0) {
         m->next = s->sending;
@@ -374,44 +363,25 @@ static void claim(struct mail_sender *s)
     }
 }
 
-static char *dup_or_null(const char *p, int *err)
-{
-    if (p == NULL || *p == '\0')
-        return NULL;
-    char *d = strdup(p);
-    if (d == NULL)
-        *err = 1;
-    return d;
-}
-
 int mail_sender_create(struct ring *ring, struct pg_pool *pg, struct curl_client *curl,
                        const struct mail_config *cfg, struct mail_sender **out)
 {
-    if (ring == NULL || pg == NULL || curl == NULL || cfg == NULL || out == NULL || cfg->smtp_url == NULL ||
-        cfg->smtp_url[0] == '\0')
+    if (ring == NULL || pg == NULL || curl == NULL || cfg == NULL || out == NULL)
         return -EINVAL;
-    const char *from = cfg->from && cfg->from[0] ? cfg->from : "citas <no-reply@citas.local>";
-    char name[MAIL_FROM_MAX + 1];
     struct mail_sender *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
-    if (strlen(from) > MAIL_FROM_MAX || mail_from_parse(from, name, s->from_addr) != 0) {
+    int rc = mail_smtp_init(&s->smtp, cfg);
+    if (rc != 0) {
         free(s);
-        return -EINVAL;
+        return rc;
     }
     s->ring = ring;
     s->pg = pg;
     s->curl = curl;
     s->cfg = *cfg;
-    int err = 0;
-    s->smtp_url = dup_or_null(cfg->smtp_url, &err);
-    s->smtp_user = dup_or_null(cfg->smtp_user, &err);
-    s->smtp_password = s->smtp_user ? dup_or_null(cfg->smtp_password, &err) : NULL;
-    s->from = dup_or_null(from, &err);
     s->timer = calloc(1, sizeof(*s->timer));
-    if (err || s->timer == NULL) {
-        free(s->timer);
-        s->timer = NULL;
+    if (s->timer == NULL) {
         mail_sender_destroy(s);
         return -ENOMEM;
     }
@@ -419,16 +389,10 @@ int mail_sender_create(struct ring *ring, struct pg_pool *pg, struct curl_client
     s->timer->op.cb = on_timer;
     s->timer->op.data = s->timer;
     struct mail_config *c = &s->cfg;
-    c->poll_ms = c->poll_ms ? c->poll_ms : 200;
-    c->batch = c->batch ? c->batch : 16;
-    c->max_in_flight = c->max_in_flight ? c->max_in_flight : 256;
-    if (c->batch > c->max_in_flight)
-        c->batch = c->max_in_flight;
-    c->max_attempts = c->max_attempts ? c->max_attempts : 8;
+    mail_config_defaults(c);
     c->retry_base_ms = c->retry_base_ms ? c->retry_base_ms : 5000;
     c->retry_max_ms = c->retry_max_ms ? c->retry_max_ms : 600000;
     c->lease_ms = c->lease_ms ? c->lease_ms : 120000;
-    c->smtp_timeout_ms = c->smtp_timeout_ms ? c->smtp_timeout_ms : 30000;
     if (c->retry_max_ms < c->retry_base_ms)
         c->retry_max_ms = c->retry_base_ms;
     s->last_count_ms = ring_now(ring) - COUNT_EVERY_MS;
@@ -453,10 +417,7 @@ void mail_sender_destroy(struct mail_sender *s)
     } else {
         free(s->timer);
     }
-    free(s->smtp_url);
-    free(s->smtp_user);
-    free(s->smtp_password);
-    free(s->from);
+    mail_smtp_free(&s->smtp);
     free(s);
 }
 

@@ -69,8 +69,9 @@ static void on_slow_timer(struct ring_op *op, int res)
     struct slow *s = op->data;
     h2o_req_t *req = server_async_req(s);
     if (req != NULL) {
-        server_send_json(req, 200, H2O_STRLIT("{\"late\":true}"));
+        /* counted before the answer leaves: the client checks the count as soon as it has the answer */
         atomic_fetch_add(&late_sent, 1);
+        server_send_json(req, 200, H2O_STRLIT("{\"late\":true}"));
     } else {
         atomic_fetch_add(&late_gone, 1);
     }

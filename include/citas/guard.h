@@ -119,14 +119,22 @@ typedef void (*guard_rate_cb)(enum guard_verdict v, unsigned retry_after_s, void
 int guard_rate_check(struct guard *g, const char *routes, const struct guard_subject *subject,
                      guard_rate_cb cb, void *ctx);
 
+/* GUARD_OK: the penalty is stored in Redis; GUARD_UNAVAILABLE: it may not be (Redis failed, guard gone). */
+typedef void (*guard_penalty_cb)(enum guard_verdict v, void *ctx);
+
 /*
  * Benches an account on `route` for `ms`: until then guard_rate_check() of that route (when it is one of
  * penalty_routes) answers GUARD_RATE_LIMITED with the time left, whatever the buckets hold. A longer
  * penalty replaces a shorter one, a shorter one leaves it. For what people do not do and bots do (a
- * booking before the release, a refused captcha). Fire and forget: 0, -EINVAL (empty account, too long),
- * -ENOMEM or redis_command()'s errors; Redis failures are counted as rate_unavailable.
+ * booking before the release, a refused captcha).
+ * Returns 0 (cb, if not NULL, will run once), -EINVAL (empty account, too long, ms 0), -ENOMEM or
+ * -ECANCELED (the guard is being destroyed). cb runs with GUARD_OK once Redis has stored the penalty, so
+ * that a rate check started after it, on any worker, sees it; with GUARD_UNAVAILABLE when Redis failed
+ * (counted as rate_unavailable). Answering the refused request from cb means its next attempt is benched.
+ * NULL cb: fire and forget. guard_cancel(g, ctx) stops cb, not the write.
  */
-int guard_penalize(struct guard *g, const char *route, const char *account, uint64_t ms);
+int guard_penalize(struct guard *g, const char *route, const char *account, uint64_t ms, guard_penalty_cb cb,
+                   void *ctx);
 
 /* Stops the callbacks of every pending call made with `ctx` (none of them will run); returns how many. */
 size_t guard_cancel(struct guard *g, void *ctx);
@@ -135,8 +143,8 @@ size_t guard_cancel(struct guard *g, void *ctx);
 struct guard_stats {
     uint64_t captcha_ok, captcha_missing, captcha_invalid, captcha_reused, captcha_unavailable;
     uint64_t rate_ok, rate_limited, rate_unavailable;
-    uint64_t penalties; /* guard_penalize() calls sent */
-    uint64_t pending; /* calls awaiting their callback */
+    uint64_t penalties; /* guard_penalize() calls accepted (returned 0) */
+    uint64_t pending;   /* calls awaiting their callback */
 };
 void guard_get_stats(const struct guard *g, struct guard_stats *out);
 

@@ -19,7 +19,8 @@
  * ACCOUNT, RESERVE and the script's refusals; create_persist.c INFO, PERSIST, CONFIRM and RELEASE. The
  * struct and the steps they hand over to are in create.h.
  * Penalties (booking_early_penalty_s, booking_captcha_penalty_s): a booking before the release or a refused
- * captcha benches the account on the booking route (guard_penalize()); RATE then answers 429.
+ * captcha benches the account on the booking route (guard_penalize()); RATE then answers 429. The refusal
+ * (409 not open yet, 403 captcha rejected) is answered only once Redis has stored the penalty.
  * The release lottery (booking_release_lottery_ms, create_reserve.c): a probe that finds a seat in that span
  * after the slot's release waits once for a random moment of it, then probes again.
  */
@@ -71,14 +72,27 @@ void bk_att_fail_reserved(struct bk_attempt *a, int status, const char *title, c
     bk_att_release(a, give_back);
 }
 
-void bk_att_penalize(struct bk_attempt *a, uint64_t ms)
+static void on_penalized(enum guard_verdict v, void *ctx)
+{
+    (void)v; /* a penalty Redis could not store lets one attempt through; the refusal stands either way */
+    struct bk_attempt *a = ctx;
+    if (server_async_req(a) == NULL)
+        bk_att_done(a);
+    else
+        bk_att_answer(a, a->fail_status, a->fail_title, a->fail_detail);
+}
+
+void bk_att_penalize(struct bk_attempt *a, uint64_t ms, int status, const char *title, const char *detail)
 {
     struct guard *g = guard_for_worker(a->bw->w);
-    if (g == NULL || ms == 0)
-        return;
     char account[24];
     snprintf(account, sizeof(account), "%" PRId64, a->acct.id);
-    guard_penalize(g, "booking", account, ms); /* fire and forget: a lost penalty only lets one through */
+    a->fail_status = status;
+    a->fail_title = title;
+    snprintf(a->fail_detail, sizeof(a->fail_detail), "%s", detail);
+    /* answered once the penalty is stored, so that the account's next attempt, on any worker, is benched */
+    if (g == NULL || ms == 0 || guard_penalize(g, "booking", account, ms, on_penalized, a) != 0)
+        bk_att_answer(a, status, title, detail);
 }
 
 /* --- SESSION --- */
@@ -162,6 +176,12 @@ static void on_rate(enum guard_verdict v, unsigned retry_after_s, void *ctx)
 static void on_captcha(enum guard_verdict v, void *ctx)
 {
     struct bk_attempt *a = ctx;
+    if (v == GUARD_CAPTCHA_INVALID) {
+        /* benched even if the client has gone: a script dropping its connection escapes nothing */
+        bk_att_penalize(a, a->bw->captcha_penalty_s * 1000, 403, "Captcha rejected",
+                        "captcha: the hCaptcha response was not accepted; solve it again.");
+        return;
+    }
     if (server_async_req(a) == NULL) {
         bk_att_done(a);
         return;
@@ -172,11 +192,6 @@ static void on_captcha(enum guard_verdict v, void *ctx)
         return;
     case GUARD_CAPTCHA_MISSING:
         bk_att_answer(a, 400, "Captcha required", "captcha: the hCaptcha response is missing.");
-        return;
-    case GUARD_CAPTCHA_INVALID:
-        bk_att_penalize(a, a->bw->captcha_penalty_s * 1000);
-        bk_att_answer(a, 403, "Captcha rejected",
-                      "captcha: the hCaptcha response was not accepted; solve it again.");
         return;
     case GUARD_CAPTCHA_REUSED:
         bk_att_answer(a, 403, "Captcha already used", "captcha: this hCaptcha response was already used.");

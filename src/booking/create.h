@@ -28,7 +28,7 @@ struct bk_attempt {
      * until a random moment of that span (once), then probes again */
     struct ring_op wait;
     int admitted;
-    /* the answer to give once the seat is settled */
+    /* the answer to give once the seat is settled (or the penalty stored, bk_att_penalize()) */
     int fail_status, retry;
     const char *fail_title;
     char fail_detail[200];
@@ -41,8 +41,12 @@ void bk_att_answer(struct bk_attempt *a, int status, const char *title, const ch
 /* A failure after the seat was reserved: give it back (or drop it), then answer or retry. */
 void bk_att_fail_reserved(struct bk_attempt *a, int status, const char *title, const char *detail,
                           int give_back, int retry);
-/* The account's penalty on the booking route (guard_penalize()), when ms > 0 and a guard runs. */
-void bk_att_penalize(struct bk_attempt *a, uint64_t ms);
+/*
+ * A refusal that also benches the account on the booking route (guard_penalize(), when ms > 0 and a guard
+ * runs): answers status/title/detail (as bk_att_answer()) once the penalty is stored in Redis, or at once
+ * without a penalty. Redis failing does not change the answer; a client gone meanwhile just ends the attempt.
+ */
+void bk_att_penalize(struct bk_attempt *a, uint64_t ms, int status, const char *title, const char *detail);
 
 /* create.c: CAPTCHA, after a probe found a free seat (then ACCOUNT) */
 void bk_att_captcha(struct bk_attempt *a);

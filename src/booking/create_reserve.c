@@ -197,6 +197,7 @@ static void refused(struct bk_attempt *a, const redisReply *r, const char *what)
         bk_att_answer(a, 409, "Slot has started", "This slot's time has already come; choose a later one.");
     } else if (strcmp(what, "not_released") == 0) {
         int64_t ms = 0;
+        uint64_t penalty = 0;
         const char *rel = elem(r, 1);
         char iso[24] = "", d[160];
         if (rel != NULL && bk_parse_i64(rel, strlen(rel), &ms) == 0) {
@@ -206,11 +207,11 @@ static void refused(struct bk_attempt *a, const redisReply *r, const char *what)
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
                 int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-                bk_att_penalize(a, (uint64_t)(ms > now ? ms - now : 0) + a->bw->early_penalty_s * 1000);
+                penalty = (uint64_t)(ms > now ? ms - now : 0) + a->bw->early_penalty_s * 1000;
             }
         }
         snprintf(d, sizeof(d), "Booking for this slot opens at %s.", iso);
-        bk_att_answer(a, 409, "Not open yet", d);
+        bk_att_penalize(a, penalty, 409, "Not open yet", d);
     } else if (strcmp(what, "already") == 0) {
         const char *v = elem(r, 1);
         if (v != NULL && booking_code_valid(v, strlen(v)) && !a->stale_checked)

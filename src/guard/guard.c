@@ -46,9 +46,9 @@ int guard_create(struct ring *ring, struct redis_client *redis, struct curl_clie
     g->script = redis_script_create(guard_rate_limit_lua);
     g->defer.cb = on_defer;
     rc = guard_rules_parse(cfg->rate_limits, &g->rules, &g->nrules, err, errlen);
-    if (rc == 0 && (g->siteverify_url == NULL || g->secret == NULL || g->sitekey == NULL ||
-                    g->hostnames == NULL || g->actions == NULL || g->prefix == NULL || g->penalty_routes == NULL ||
-                    g->script == NULL))
+    if (rc == 0 &&
+        (g->siteverify_url == NULL || g->secret == NULL || g->sitekey == NULL || g->hostnames == NULL ||
+         g->actions == NULL || g->prefix == NULL || g->penalty_routes == NULL || g->script == NULL))
         rc = -ENOMEM;
     if (rc != 0) {
         guard_destroy(g);
@@ -115,9 +115,20 @@ void guard_call_free(struct guard_call *c)
     free(c);
 }
 
+void guard_call_drop(struct guard_call *c)
+{
+    unlink_call(c);
+    guard_call_free(c);
+}
+
 static void count(struct guard *g, enum guard_call_kind kind, enum guard_verdict v)
 {
     struct guard_stats *s = &g->stats;
+    if (kind == GUARD_CALL_PENALTY) {
+        if (v != GUARD_OK)
+            s->rate_unavailable++;
+        return;
+    }
     if (kind == GUARD_CALL_RATE) {
         if (v == GUARD_OK)
             s->rate_ok++;
@@ -146,22 +157,31 @@ static void count(struct guard *g, enum guard_call_kind kind, enum guard_verdict
     }
 }
 
+/* Calls the callback of a call already freed (`cb` is a copy of it), unless it was detached. */
+static void call_back(const struct guard_call *cb, enum guard_verdict v, unsigned retry_after)
+{
+    if (cb->detached)
+        return;
+    switch (cb->kind) {
+    case GUARD_CALL_RATE:
+        cb->rate_cb(v, v == GUARD_RATE_LIMITED ? retry_after : 0, cb->ctx);
+        break;
+    case GUARD_CALL_PENALTY:
+        if (cb->penalty_cb != NULL)
+            cb->penalty_cb(v, cb->ctx);
+        break;
+    default:
+        cb->captcha_cb(v, cb->ctx);
+    }
+}
+
 void guard_call_finish(struct guard_call *c, enum guard_verdict v, unsigned retry_after)
 {
     unlink_call(c);
     count(c->g, c->kind, v);
-    enum guard_call_kind kind = c->kind;
-    int detached = c->detached;
-    guard_captcha_cb ccb = c->captcha_cb;
-    guard_rate_cb rcb = c->rate_cb;
-    void *ctx = c->ctx;
+    struct guard_call cb = *c;
     guard_call_free(c);
-    if (detached)
-        return;
-    if (kind == GUARD_CALL_RATE)
-        rcb(v, v == GUARD_RATE_LIMITED ? retry_after : 0, ctx);
-    else
-        ccb(v, ctx);
+    call_back(&cb, v, retry_after);
 }
 
 void guard_call_answer_later(struct guard_call *c, enum guard_verdict v, unsigned retry_after)
@@ -209,11 +229,7 @@ void guard_destroy(struct guard *g)
         struct guard_call *c = g->pending;
         unlink_call(c);
         count(g, c->kind, GUARD_UNAVAILABLE);
-        int detached = c->detached;
-        enum guard_call_kind kind = c->kind;
-        guard_captcha_cb ccb = c->captcha_cb;
-        guard_rate_cb rcb = c->rate_cb;
-        void *ctx = c->ctx;
+        struct guard_call cb = *c;
         if (c->stage == GUARD_STAGE_CURL) {
             c->stage = GUARD_STAGE_DEAD; /* the transfer's callback, run by the cancel, frees it */
             curl_client_cancel(c->transfer);
@@ -222,12 +238,7 @@ void guard_destroy(struct guard *g)
                 redis_detach(g->redis, c);
             guard_call_free(c);
         }
-        if (detached)
-            continue;
-        if (kind == GUARD_CALL_RATE)
-            rcb(GUARD_UNAVAILABLE, 0, ctx);
-        else
-            ccb(GUARD_UNAVAILABLE, ctx);
+        call_back(&cb, GUARD_UNAVAILABLE, 0);
     }
     maybe_free(g);
 }
@@ -287,8 +298,7 @@ int guard_verify_captcha(struct guard *g, const char *action, const char *respon
     else if (response == NULL || response[0] == '\0')
         guard_call_answer_later(c, GUARD_CAPTCHA_MISSING, 0);
     else if (guard_captcha_start(c, response, remote_ip) != 0) {
-        unlink_call(c);
-        guard_call_free(c);
+        guard_call_drop(c);
         return -ENOMEM;
     }
     return 0;
@@ -308,8 +318,7 @@ int guard_rate_check(struct guard *g, const char *routes, const struct guard_sub
         return -ENOMEM;
     c->rate_cb = cb;
     if (guard_rate_start(c, routes ? routes : "", subject) != 0) {
-        unlink_call(c);
-        guard_call_free(c);
+        guard_call_drop(c);
         return -ENOMEM;
     }
     return 0;

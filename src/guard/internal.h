@@ -27,7 +27,7 @@ int guard_rules_parse(const char *s, struct guard_rule **out, size_t *n, char *e
 int guard_list_has(const char *list, const char *item, size_t item_len);
 const char *guard_dim_name(enum guard_dim d);
 
-enum guard_call_kind { GUARD_CALL_CAPTCHA, GUARD_CALL_RATE };
+enum guard_call_kind { GUARD_CALL_CAPTCHA, GUARD_CALL_RATE, GUARD_CALL_PENALTY };
 enum guard_call_stage {
     GUARD_STAGE_READY, /* verdict known, answered by the guard's deferred work */
     GUARD_STAGE_REDIS, /* waiting for a Redis reply */
@@ -44,6 +44,7 @@ struct guard_call {
     int detached; /* guard_cancel(): do not call back */
     guard_captcha_cb captcha_cb;
     guard_rate_cb rate_cb;
+    guard_penalty_cb penalty_cb;
     void *ctx;
     enum guard_verdict verdict; /* GUARD_STAGE_READY */
     unsigned retry_after;
@@ -52,6 +53,8 @@ struct guard_call {
     char *claim_key; /* Redis key remembering the response */
     char *form;      /* siteverify request body */
     size_t form_len;
+    /* penalty: Redis replies still awaited, and whether a command failed */
+    int replies_left, failed;
 };
 
 struct guard {
@@ -77,6 +80,8 @@ void guard_call_answer_later(struct guard_call *c, enum guard_verdict v, unsigne
 /* Answers now (from a backend callback) and frees the call; touches nothing of g after the callback. */
 void guard_call_finish(struct guard_call *c, enum guard_verdict v, unsigned retry_after);
 void guard_call_free(struct guard_call *c);
+/* Unlinks and frees a call whose start failed (no backend holds it, no callback will run). */
+void guard_call_drop(struct guard_call *c);
 
 /* captcha.c */
 int guard_captcha_start(struct guard_call *c, const char *response, const char *remote_ip);

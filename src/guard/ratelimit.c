@@ -110,15 +110,20 @@ char *guard_penalty_key(const struct guard *g, const char *route, size_t route_l
     return key;
 }
 
+/* One reply of the two commands of a penalty; the call is answered after the last (same connection, in
+ * order), so the penalty is in Redis when the callback runs with GUARD_OK. */
 static void on_penalized(struct redis_client *rc, const redisReply *reply, const char *err, void *ctx)
 {
     (void)rc, (void)reply;
-    struct guard *g = ctx;
+    struct guard_call *c = ctx;
     if (err != NULL)
-        g->stats.rate_unavailable++;
+        c->failed = 1;
+    if (--c->replies_left == 0)
+        guard_call_finish(c, c->failed ? GUARD_UNAVAILABLE : GUARD_OK, 0);
 }
 
-int guard_penalize(struct guard *g, const char *route, const char *account, uint64_t ms)
+int guard_penalize(struct guard *g, const char *route, const char *account, uint64_t ms, guard_penalty_cb cb,
+                   void *ctx)
 {
     if (g->closing)
         return -ECANCELED;
@@ -126,20 +131,36 @@ int guard_penalize(struct guard *g, const char *route, const char *account, uint
         strlen(route) > GUARD_MAX_ROUTE || ms == 0)
         return -EINVAL;
     char *key = guard_penalty_key(g, route, strlen(route), account);
-    if (key == NULL)
+    struct guard_call *c = key != NULL ? guard_call_new(g, GUARD_CALL_PENALTY, ctx) : NULL;
+    if (c == NULL) {
+        free(key);
         return -ENOMEM;
+    }
+    c->penalty_cb = cb;
     char px[24];
     snprintf(px, sizeof(px), "%llu", (unsigned long long)ms);
     /* a longer penalty replaces a shorter one, never the other way: SET NX, then PEXPIRE GT */
     const char *set[] = {"SET", key, "1", "PX", px, "NX"};
     const char *ext[] = {"PEXPIRE", key, px, "GT"};
-    int rc = redis_command(g->redis, on_penalized, g, 6, set, NULL);
-    if (rc == 0)
-        rc = redis_command(g->redis, on_penalized, g, 4, ext, NULL);
+    c->stage = GUARD_STAGE_REDIS;
+    int rc = redis_command(g->redis, on_penalized, c, 6, set, NULL);
+    if (rc == 0) {
+        c->replies_left = 1;
+        /* the SET alone is in flight if this fails: its reply answers the call, as failed */
+        if (redis_command(g->redis, on_penalized, c, 4, ext, NULL) == 0)
+            c->replies_left = 2;
+        else
+            c->failed = 1;
+    }
     free(key);
-    if (rc == 0)
-        g->stats.penalties++;
-    return rc;
+    if (rc == -ENOMEM) {
+        guard_call_drop(c);
+        return -ENOMEM;
+    }
+    g->stats.penalties++;
+    if (rc != 0) /* Redis is not there (waiting to reconnect, too many pending): a failed penalty */
+        guard_call_answer_later(c, GUARD_UNAVAILABLE, 0);
+    return 0;
 }
 
 static void on_reply(struct redis_client *rc, const redisReply *reply, const char *err, void *ctx)

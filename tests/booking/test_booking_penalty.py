@@ -2,7 +2,9 @@
 """Booking penalties end to end (booking_early_penalty_s, booking_captcha_penalty_s) against real citasd,
 Redis and PostgreSQL: a booking attempt before the release benches that account (429 with Retry-After reaching
 past the release) while another account books normally once the window opens; a refused captcha benches the
-account for the configured time, then it books; the order probe-before-captcha: a sold-out slot answers 409
+account for the configured time, then it books; the very next attempt after either refusal, sent at once on a new
+connection (so either worker), is already benched (the refusal is answered only once the penalty is stored), over
+several accounts; the order probe-before-captcha: a sold-out slot answers 409
 without spending the captcha; the release lottery (booking_release_lottery_ms): attempts right after a release
 wait for a random moment of the span, none longer.
 Usage: test_booking_penalty.py CITASD CITASCTL"""
@@ -29,7 +31,8 @@ try:
     released_at = time.time() + RELEASE_IN
     opened = env.window(OFF, "passport_renewal", ["2031-03-03 09:00", "2031-03-04 09:00"], 1)
     lot = env.window(OFF, "legalisation", ["2031-05-05 09:00"], 10, release_in_s=RELEASE_IN + 1)
-    people = env.citizens(12, "TBP" + run)
+    EXTRA = 8  # more accounts for the at-once checks of both penalties, so that both workers answer some
+    people = env.citizens(12 + 2 * EXTRA, "TBP" + run)
     s = env.sessions([p[0] for p in people])
     env.start()
 
@@ -46,6 +49,14 @@ try:
     # another account is not touched
     st, h, b = env.book(s[1], opened[0], "passport_renewal")
     t.eq(st, 201, "another account books an open slot")
+    # more early accounts: each one's very next attempt (a new connection: either worker) is benched
+    early = s[12:12 + EXTRA]
+    got = []
+    for sess in early:
+        st1 = env.book(sess, soon[0], "visa")[0]
+        st2 = env.book(sess, soon[0], "visa")[0]
+        got.append((st1, st2))
+    t.check(all(x == (409, 429) for x in got), "early, then benched at once, %d accounts: %r" % (EXTRA, got))
 
     # --- probe before captcha: a sold-out slot answers 409 and the captcha is not consumed ---
     st, h, b = env.book(s[2], opened[0], "passport_renewal", captcha="pass-kept-" + run)
@@ -77,15 +88,21 @@ try:
 
     # --- a refused captcha benches the account for booking_captcha_penalty_s ---
     time.sleep(max(0.0, lot_at + LOTTERY_MS / 1000.0 - time.time()) + 0.1)
+    # the 403 is answered once the penalty is in Redis: the next attempt, sent at once on a new connection
+    # (either worker, its own Redis connection), is benched; no pause in between
     st, h, b = env.book(s[3], soon[1], "visa", captcha="wrong-" + run)
     t.eq(st, 403, "a refused captcha: 403")
-    # the penalty is written to Redis fire-and-forget after the 403 (src/booking/create.c): the next attempt may
-    # reach the other worker, on another Redis connection, before the write has landed
-    time.sleep(0.3)
     st, h, b = env.book(s[3], soon[1], "visa")
     t.eq(st, 429, "then benched")
     ra = int(h.get("retry-after", h.get("Retry-After", "0")) or 0)
     t.check(1 <= ra <= CAPTCHA_S, "Retry-After %d within the captcha penalty" % ra)
+    got = []
+    for i, sess in enumerate(s[12 + EXTRA:12 + 2 * EXTRA]):
+        st1 = env.book(sess, soon[1], "visa", captcha="wrong-%d-%s" % (i, run))[0]
+        st2, h2, _ = env.book(sess, soon[1], "visa")
+        got.append((st1, st2, h2.get("retry-after", h2.get("Retry-After"))))
+    t.check(all(x[:2] == (403, 429) for x in got),
+            "refused captcha, then benched at once, %d accounts: %r" % (EXTRA, got))
     time.sleep(CAPTCHA_S + 0.3)
     st, h, b = env.book(s[3], soon[1], "visa")
     t.eq(st, 201, "after the penalty it books")

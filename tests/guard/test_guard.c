@@ -371,6 +371,22 @@ static void test_rate(void)
     guard_destroy(g);
 }
 
+/*
+ * Penalizes and waits for the callback: its verdict, the call's negative errno, or -1000 if the callback did
+ * not run exactly once, later than the call.
+ */
+static int penalize(struct guard *g, const char *route, const char *account, uint64_t ms)
+{
+    struct verdict r = {0};
+    int rc = guard_penalize(g, route, account, ms, on_captcha, &r);
+    if (rc != 0)
+        return rc;
+    int early = r.calls;
+    run_until(&r.calls, 1, 5000);
+    run_for(20);
+    return early == 0 && r.calls == 1 ? (int)r.v : -1000;
+}
+
 /* Penalties: guard_penalize() benches an account on a penalty route, whatever its buckets hold. */
 static void test_penalty(void)
 {
@@ -379,8 +395,7 @@ static void test_penalty(void)
     struct guard *g = make(&cfg);
     unsigned retry = 0;
     CHECK_INT(rate(g, "pb", "10.3.0.1", "p1", NULL), GUARD_OK);
-    CHECK_INT(guard_penalize(g, "pb", "p1", 2500), 0);
-    run_for(30);
+    CHECK_INT(penalize(g, "pb", "p1", 2500), GUARD_OK);
     CHECK_INT(rate(g, "pb", "10.3.0.1", "p1", &retry), GUARD_RATE_LIMITED);
     CHECK(retry >= 2 && retry <= 3);
     /* the refusal took no token: 100 - 1 (plus a sliver of refill) */
@@ -391,39 +406,92 @@ static void test_penalty(void)
     CHECK_INT(rate(g, "other", "10.3.0.1", "p1", NULL), GUARD_OK);
     /* a route without rules but in penalty_routes still consults the penalty */
     CHECK_INT(rate(g, "pn", "10.3.0.1", "p1", NULL), GUARD_OK);
-    CHECK_INT(guard_penalize(g, "pn", "p1", 60000), 0);
-    run_for(30);
+    CHECK_INT(penalize(g, "pn", "p1", 60000), GUARD_OK);
     CHECK_INT(rate(g, "pn", "10.3.0.1", "p1", &retry), GUARD_RATE_LIMITED);
     CHECK(retry >= 59 && retry <= 60);
     /* a shorter penalty leaves a longer one; a longer one replaces a shorter one */
-    CHECK_INT(guard_penalize(g, "pn", "p1", 1000), 0);
-    run_for(30);
+    CHECK_INT(penalize(g, "pn", "p1", 1000), GUARD_OK);
     CHECK_INT(rate(g, "pn", "10.3.0.1", "p1", &retry), GUARD_RATE_LIMITED);
     CHECK(retry >= 59);
     char key[256];
     snprintf(key, sizeof(key), "%spen:pb:account:p1", prefix);
-    CHECK_INT(guard_penalize(g, "pb", "p1", 90000), 0);
-    run_for(30);
+    CHECK_INT(penalize(g, "pb", "p1", 90000), GUARD_OK);
     struct rec ttl = redis_run(2, (const char *[]){"PTTL", key});
     CHECK(ttl.integer > 80000 && ttl.integer <= 90000);
-    CHECK_INT(guard_penalize(g, "pb", "p1", 1000), 0);
-    run_for(30);
+    CHECK_INT(penalize(g, "pb", "p1", 1000), GUARD_OK);
     ttl = redis_run(2, (const char *[]){"PTTL", key});
     CHECK(ttl.integer > 80000);
     /* it ends: a short one on a fresh account */
-    CHECK_INT(guard_penalize(g, "pb", "p3", 300), 0);
-    run_for(30);
+    CHECK_INT(penalize(g, "pb", "p3", 300), GUARD_OK);
     CHECK_INT(rate(g, "pb", "10.3.0.1", "p3", NULL), GUARD_RATE_LIMITED);
     run_for(400);
     CHECK_INT(rate(g, "pb", "10.3.0.1", "p3", NULL), GUARD_OK);
-    /* bad arguments */
-    CHECK_INT(guard_penalize(g, "pb", "", 1000), -EINVAL);
-    CHECK_INT(guard_penalize(g, "pb", "p1", 0), -EINVAL);
+    /* bad arguments: refused at once, no callback */
+    CHECK_INT(penalize(g, "pb", "", 1000), -EINVAL);
+    CHECK_INT(penalize(g, "pb", "p1", 0), -EINVAL);
     struct guard_stats st;
     guard_get_stats(g, &st);
     CHECK_INT(st.penalties, 6);
     CHECK_INT(st.rate_unavailable, 0);
+    CHECK_INT(st.pending, 0);
     guard_destroy(g);
+}
+
+/*
+ * The guarantee the booking route relies on: once the callback said GUARD_OK, a rate check made through
+ * another guard on another Redis connection (another worker) is benched, with no loop turn in between.
+ */
+static void test_penalty_other_worker(int port)
+{
+    struct redis_client *redis2 = NULL;
+    struct redis_config rcfg = {.host = "127.0.0.1", .port = port};
+    CHECK_INT(redis_client_create(ring, &rcfg, &redis2), 0);
+    struct guard_config cfg = {.actions = "", .key_prefix = prefix, .penalty_routes = "pw"};
+    struct guard *g = make(&cfg), *g2 = NULL;
+    char err[256];
+    CHECK_INT(guard_create(ring, redis2, curl, &cfg, &g2, err, sizeof(err)), 0);
+    CHECK_INT(rate(g2, "pw", "10.4.0.1", "w0", NULL), GUARD_OK); /* redis2 is connected */
+    for (int i = 0; i < 20; i++) {
+        char account[16];
+        snprintf(account, sizeof(account), "w%d", i);
+        struct verdict p = {0}, r = {0};
+        CHECK_INT(guard_penalize(g, "pw", account, 5000, on_captcha, &p), 0);
+        CHECK_INT(p.calls, 0);
+        run_until(&p.calls, 1, 3000);
+        CHECK(p.calls == 1 && p.v == GUARD_OK);
+        /* started from the loop turn that ran the callback, before anything else is sent */
+        struct guard_subject s = {.ip = "10.4.0.1", .account = account};
+        CHECK_INT(guard_rate_check(g2, "pw", &s, on_rate, &r), 0);
+        run_until(&r.calls, 1, 3000);
+        CHECK_INT(r.v, GUARD_RATE_LIMITED);
+    }
+
+    /* a caller that goes away: no callback, but the penalty is still written */
+    struct verdict gone = {0};
+    CHECK_INT(guard_penalize(g, "pw", "wgone", 5000, on_captcha, &gone), 0);
+    CHECK_INT(guard_cancel(g, &gone), 1);
+    run_for(50);
+    CHECK_INT(gone.calls, 0);
+    CHECK_INT(rate(g2, "pw", "10.4.0.1", "wgone", NULL), GUARD_RATE_LIMITED);
+    /* fire and forget (NULL callback) */
+    CHECK_INT(guard_penalize(g, "pw", "wnull", 5000, NULL, NULL), 0);
+    run_for(50);
+    CHECK_INT(rate(g2, "pw", "10.4.0.1", "wnull", NULL), GUARD_RATE_LIMITED);
+    struct guard_stats st;
+    guard_get_stats(g, &st);
+    CHECK_INT(st.pending, 0);
+    CHECK_INT(st.penalties, 22);
+
+    /* destroyed with a penalty in flight: its callback runs once, inside, with unavailable */
+    struct verdict d = {0};
+    CHECK_INT(guard_penalize(g, "pw", "wdestroy", 5000, on_captcha, &d), 0);
+    guard_destroy(g);
+    CHECK(d.calls == 1 && d.v == GUARD_UNAVAILABLE);
+    run_for(50);
+    CHECK_INT(d.calls, 1);
+    guard_destroy(g2);
+    redis_client_destroy(redis2);
+    run_for(50);
 }
 
 /* A configuration refused with a message naming the rule; 1 if so. */
@@ -496,9 +564,11 @@ static void test_redis_down(pid_t *redis_pid)
     run_for(100);
     CHECK_INT(verify(g, "login", "pass-no-redis", NULL), GUARD_UNAVAILABLE);
     CHECK_INT(rate(g, "t", "10.9.0.1", NULL, NULL), GUARD_UNAVAILABLE);
+    /* a penalty Redis cannot store is answered, as unavailable */
+    CHECK_INT(penalize(g, "booking", "acct-no-redis", 1000), GUARD_UNAVAILABLE);
     struct guard_stats st;
     guard_get_stats(g, &st);
-    CHECK(st.captcha_unavailable == 1 && st.rate_unavailable == 1 && st.pending == 0);
+    CHECK(st.captcha_unavailable == 1 && st.rate_unavailable == 2 && st.pending == 0);
     guard_destroy(g);
 }
 
@@ -527,6 +597,7 @@ int main(void)
     test_slow();
     test_rate();
     test_penalty();
+    test_penalty_other_worker(port);
     test_redis_down(&redis_pid);
 
     curl_client_destroy(curl);

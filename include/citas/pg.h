@@ -8,6 +8,9 @@
  *
  * SQL text and parameters are separate: parameters are sent out of band ($1, $2... in text format), never
  * spliced into the SQL. There is deliberately no API that takes a ready-made SQL string with values in it.
+ * A statement with parameters is prepared once per connection (a named server-side statement, parsed and
+ * planned once) and executed by name from then on, transparently: keep SQL texts constant and put what
+ * varies in parameters. A bounded number of texts per connection is cached; the rest run unnamed.
  *
  * Every accepted call's callback runs exactly once, from a later loop turn (never from inside pg_query()),
  * with one of the statuses below. Broken connections fail their pending calls and are reconnected with
@@ -65,6 +68,7 @@ struct pg_stats {
     uint64_t reconnects;      /* successful connections after a connection was lost or reset */
     uint64_t connects_failed; /* connection attempts that failed */
     uint64_t max_pipeline;    /* most calls ever waiting for results on one connection at once */
+    uint64_t prepared;        /* statements prepared (named, once per connection; see pg_query()) */
     unsigned connections_ready;
 };
 

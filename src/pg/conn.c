@@ -63,6 +63,7 @@ void pg_conn_reset(struct pg_conn *c, enum pg_status st, const char *message)
         c->state = CONN_WAIT;
     /* the server runs a pipeline in order, so a call that is late makes every call behind it late:
      * expired ones report the timeout, the others the reset */
+    pg_prep_clear(c); /* the server session of those statements is gone */
     struct pg_call *call;
     while ((call = pg_callq_pop(&c->inflight)) != NULL) {
         if (st != PG_ERR_SHUTDOWN && call->deadline <= now)
@@ -153,14 +154,40 @@ static void flush_out(struct pg_conn *c)
         reset_pq(c, "ring_poll");
 }
 
+static int send_stmt(struct pg_conn *c, const struct pg_stmt *s)
+{
+    if (s->prep_slot < 0)
+        return PQsendQueryParams(c->pq, s->sql, s->nparams, NULL, (const char *const *)s->values, NULL, NULL,
+                                 0);
+    char name[32];
+    pg_prep_name(c->prep[s->prep_slot].id, name, sizeof(name));
+    return PQsendQueryPrepared(c->pq, name, s->nparams, (const char *const *)s->values, NULL, NULL, 0);
+}
+
 void pg_conn_send(struct pg_conn *c, struct pg_call *call)
 {
     /* in flight from here: if sending fails, the reset fails this call with the others */
     pg_callq_push(&c->inflight, call);
+    call->preps_left = 0;
+    call->prep_idx = 0;
+    call->in_prep = 0;
+    call->prep_failed = -1;
+    /* the Prepares first: nothing but another Prepare can make one of them be skipped (see prep.c) */
     for (int i = 0; i < call->nstmt; i++) {
-        const struct pg_stmt *s = call->stmts[i];
-        if (!PQsendQueryParams(c->pq, s->sql, s->nparams, NULL, (const char *const *)s->values, NULL, NULL,
-                               0)) {
+        struct pg_stmt *s = call->stmts[i];
+        s->prep_slot = pg_prep_find(c, s, &s->prep_sent);
+        if (!s->prep_sent)
+            continue;
+        char name[32];
+        pg_prep_name(c->prep[s->prep_slot].id, name, sizeof(name));
+        if (!PQsendPrepare(c->pq, name, s->sql, s->nparams, NULL)) {
+            reset_pq(c, "PQsendPrepare");
+            return;
+        }
+        call->preps_left++;
+    }
+    for (int i = 0; i < call->nstmt; i++) {
+        if (!send_stmt(c, call->stmts[i])) {
             reset_pq(c, "PQsendQueryParams");
             return;
         }
@@ -171,6 +198,40 @@ void pg_conn_send(struct pg_conn *c, struct pg_call *call)
         return;
     }
     flush_out(c);
+}
+
+/* The result of the Prepare of the next statement that sent one. Takes `res`. */
+static void prep_result(struct pg_conn *c, struct pg_call *call, PGresult *res)
+{
+    int j = call->prep_idx;
+    while (j < call->nstmt && !call->stmts[j]->prep_sent)
+        j++;
+    call->prep_idx = j + 1;
+    call->preps_left--;
+    call->in_prep = 1;
+    call->got = 1;
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || j >= call->nstmt) {
+        PQclear(res);
+        return;
+    }
+    pg_prep_kill(c, call->stmts[j]->prep_slot);
+    if (call->prep_err == NULL && st != PGRES_PIPELINE_ABORTED) {
+        call->prep_err = res; /* reported as the failure of statement j */
+        call->prep_failed = j;
+    } else {
+        PQclear(res);
+    }
+}
+
+/* A statement run by name that the server no longer knows, or whose plan it will not reuse: forget it. */
+static void check_lost(struct pg_conn *c, const struct pg_stmt *s, const PGresult *res)
+{
+    if (s->prep_slot < 0 || PQresultStatus(res) != PGRES_FATAL_ERROR)
+        return;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (state != NULL && (strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0))
+        pg_prep_kill(c, s->prep_slot);
 }
 
 /* Reads every complete result that libpq has buffered and completes calls in order. */
@@ -185,9 +246,12 @@ static void process(struct pg_conn *c)
         PGresult *res = PQgetResult(c->pq);
         if (res == NULL) {
             if (call->got) {
-                /* end of the results of one statement */
+                /* end of the results of one Prepare or statement */
                 call->got = 0;
-                call->idx++;
+                if (call->in_prep)
+                    call->in_prep = 0;
+                else
+                    call->idx++;
                 nulls = 0;
                 continue;
             }
@@ -198,7 +262,7 @@ static void process(struct pg_conn *c)
         nulls = 0;
         if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
             PQclear(res);
-            if (call->idx != call->nstmt || call->got) {
+            if (call->idx != call->nstmt || call->got || call->preps_left != 0) {
                 pg_conn_reset(c, PG_ERR_CONN, "protocol confusion: early sync");
                 return;
             }
@@ -211,6 +275,11 @@ static void process(struct pg_conn *c)
             pg_conn_reset(c, PG_ERR_CONN, "protocol confusion: unexpected result");
             return;
         }
+        if (call->preps_left > 0) {
+            prep_result(c, call, res);
+            continue;
+        }
+        check_lost(c, call->stmts[call->idx], res);
         call->results[call->idx] = res;
         call->got = 1;
     }

@@ -9,6 +9,9 @@ struct pg_stmt {
     char *sql;
     int nparams;
     char **values;
+    /* while in flight: its entry in the connection's prepared-statement cache (-1: sent unnamed), and
+     * whether this call sent the Prepare */
+    int prep_slot, prep_sent;
 };
 
 /* A query or a transaction: sent as its statements followed by one Sync. */
@@ -24,12 +27,28 @@ struct pg_call {
     PGresult **results;
     int idx; /* statement whose result comes next */
     int got; /* result of stmts[idx] received, its terminating NULL not yet */
+    /* the Prepares sent ahead of the statements: how many results of theirs are still to come, the
+     * statement whose Prepare answers next, and the first one that failed (its result, kept) */
+    int preps_left, prep_idx, in_prep, prep_failed;
+    PGresult *prep_err;
 };
 
 struct pg_callq {
     struct pg_call *head, *tail;
     unsigned n;
 };
+
+/* One entry of a connection's prepared-statement cache (prep.c). */
+struct pg_prep {
+    char *sql; /* NULL: free slot */
+    uint32_t hash;
+    int nparams;
+    unsigned id; /* the statement's name is "citas_<id>" */
+    int dead;    /* its Prepare failed or the server lost it: never used again */
+};
+
+#define PG_PREP_SLOTS 512 /* open addressing, a power of two */
+#define PG_PREP_MAX   256 /* entries (live or dead) per connection */
 
 enum pg_conn_state {
     CONN_WAIT,       /* not connected; retry at retry_at */
@@ -48,6 +67,8 @@ struct pg_conn {
     uint64_t connect_deadline; /* CONN_CONNECTING */
     unsigned backoff_ms;
     int ever_ready;
+    struct pg_prep *prep; /* PG_PREP_SLOTS entries once used, else NULL */
+    unsigned nprep, prep_ids;
 };
 
 struct pg_pool {
@@ -87,5 +108,13 @@ void pg_conn_send(struct pg_conn *c, struct pg_call *call);
 void pg_conn_reset(struct pg_conn *c, enum pg_status st, const char *message);
 /* Ticks: retries, connect timeouts, expired calls. */
 void pg_conn_tick(struct pg_conn *c, uint64_t now);
+
+/* prep.c: the slot of `s` in c's cache (a new entry when none: *is_new = 1, its Prepare must be sent), or
+ * -1 when it goes unnamed (no parameters, cache full, out of memory). */
+int pg_prep_find(struct pg_conn *c, const struct pg_stmt *s, int *is_new);
+void pg_prep_name(unsigned id, char *out, size_t cap);
+void pg_prep_kill(struct pg_conn *c, int slot);
+/* Forgets every entry (the server session they lived in is gone). */
+void pg_prep_clear(struct pg_conn *c);
 
 #endif

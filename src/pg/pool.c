@@ -47,6 +47,8 @@ static void call_free(struct pg_call *call)
             PQclear(call->results[i]);
         free(call->stmts[i]);
     }
+    if (call->prep_err != NULL)
+        PQclear(call->prep_err);
     free(call->results);
     free(call->stmts);
     free(call);
@@ -236,6 +238,21 @@ void pg_call_complete(struct pg_pool *pool, struct pg_call *call)
                              .failed = -1,
                              .sqlstate = "",
                              .message = ""};
+    if (call->prep_err != NULL) {
+        /* a Prepare failed: every statement was skipped; report the failure as that statement's */
+        int i = call->prep_failed;
+        if (call->results[i] != NULL)
+            PQclear(call->results[i]);
+        call->results[i] = call->prep_err;
+        call->prep_err = NULL;
+        const char *state = PQresultErrorField(call->results[i], PG_DIAG_SQLSTATE);
+        reply.status = PG_ERR_QUERY;
+        reply.failed = i;
+        reply.sqlstate = state != NULL ? state : "";
+        reply.message = PQresultErrorMessage(call->results[i]);
+        deliver(pool, call, &reply);
+        return;
+    }
     for (int i = 0; i < call->nstmt; i++) {
         const PGresult *r = call->results[i];
         ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -253,6 +270,8 @@ void pg_call_complete(struct pg_pool *pool, struct pg_call *call)
 
 static void pool_free(struct pg_pool *pool)
 {
+    for (unsigned i = 0; pool->conns != NULL && i < pool->size; i++)
+        pg_prep_clear(&pool->conns[i]);
     free(pool->conns);
     free(pool->conninfo);
     free(pool);

@@ -1,7 +1,9 @@
 /*
  * pg against a real PostgreSQL (CITAS_TEST_PG_DSN): pipelined parameterised queries, a constraint
- * violation that fails only itself, transactions, a PostgreSQL restart (CITAS_TEST_PG_RESTART), timeouts
- * and pool destruction. Tables are created with unique names and dropped at the end.
+ * violation that fails only itself, transactions, prepared statements (once per connection, a Prepare
+ * that fails, a plan the server no longer accepts, the cache bound), a PostgreSQL restart
+ * (CITAS_TEST_PG_RESTART), timeouts and pool destruction. Tables are created with unique names and dropped at
+ * the end.
  */
 #include "citas/pg.h"
 #include "harness.h"
@@ -260,6 +262,117 @@ static void test_tx(struct pg_pool *p1)
     CHECK_INT(never.calls, 0);
 }
 
+/* Statements with parameters are prepared once per connection and run by name (p1 has one connection). */
+static void test_prepared(struct pg_pool *p1)
+{
+    enum { N = 50, M = 300 };
+    static struct res r[M];
+    static char vals[M][16], texts[M][64];
+    struct pg_stats s0, s1;
+    pg_get_stats(p1, &s0);
+    const char *plus = "SELECT $1::int + 1";
+    for (int i = 0; i < N; i++) {
+        memset(&r[i], 0, sizeof(r[i]));
+        snprintf(vals[i], sizeof(vals[i]), "%d", i);
+        const char *v[] = {vals[i]};
+        CHECK_INT(pg_query(p1, plus, 1, v, on_reply, &r[i]), 0);
+    }
+    int calls = 0, right = 0;
+    for (long long end = harness_now_ms() + 10000; calls < N && harness_now_ms() < end;) {
+        ring_run_once(ring, 10);
+        calls = right = 0;
+        for (int i = 0; i < N; i++) {
+            char want[16];
+            snprintf(want, sizeof(want), "%d", i + 1);
+            calls += r[i].calls;
+            right += r[i].status == PG_OK && strcmp(r[i].value, want) == 0;
+        }
+    }
+    CHECK_INT(right, N);
+    pg_get_stats(p1, &s1);
+    CHECK_INT((int)(s1.prepared - s0.prepared), 1); /* 50 runs, one Prepare */
+
+    /* a transaction failing at its first statement: the new statement after it was still prepared, so a
+     * call right behind it that runs the same text by name succeeds */
+    char ins[256];
+    sqlf(ins, sizeof(ins), "INSERT INTO %s (id, v) VALUES ($1::int, $2) RETURNING id");
+    struct pg_tx *tx = pg_tx_begin(p1);
+    const char *dup[] = {"30001", "dup"}, *seven[] = {"7"};
+    CHECK_INT(pg_tx_add(tx, ins, 2, dup), 0);
+    CHECK_INT(pg_tx_add(tx, "SELECT $1::int * 3", 1, seven), 0);
+    struct res bad = {0}, behind = {0};
+    CHECK_INT(pg_tx_commit(tx, on_reply, &bad), 0);
+    CHECK_INT(pg_query(p1, "SELECT $1::int * 3", 1, seven, on_reply, &behind), 0);
+    run_until_calls(&behind.calls, 1, 10000);
+    run_until_calls(&bad.calls, 1, 10000);
+    CHECK(bad.status == PG_ERR_QUERY && bad.failed == 0 && strcmp(bad.sqlstate, "23505") == 0);
+    CHECK(behind.status == PG_OK && strcmp(behind.value, "21") == 0);
+
+    /* a statement the server cannot prepare fails its call as that statement, with the server's error;
+     * the connection and the other statements go on */
+    tx = pg_tx_begin(p1);
+    CHECK_INT(pg_tx_add(tx, "SELECT $1::int - 1", 1, seven), 0);
+    CHECK_INT(pg_tx_add(tx, "SELEC $1::int", 1, seven), 0);
+    struct res syn = {0}, again = {0}, good = {0}, later = {0};
+    CHECK_INT(pg_tx_commit(tx, on_reply, &syn), 0);
+    CHECK_INT(pg_query(p1, "SELEC $1::int", 1, seven, on_reply, &again), 0);
+    CHECK_INT(pg_query(p1, plus, 1, seven, on_reply, &good), 0);
+    run_until_calls(&good.calls, 1, 10000);
+    run_until_calls(&again.calls, 1, 10000);
+    run_until_calls(&syn.calls, 1, 10000);
+    CHECK(syn.status == PG_ERR_QUERY && syn.failed == 1 && strcmp(syn.sqlstate, "42601") == 0);
+    CHECK(strncmp(syn.message, "syntax error", 12) == 0);
+    CHECK_INT(again.status, PG_ERR_QUERY); /* ran by the name whose Prepare failed: an error, not a crash */
+    CHECK(good.status == PG_OK && strcmp(good.value, "8") == 0);
+    later = exec1(p1, "SELEC $1::int", 1, seven); /* prepared afresh: the syntax error again */
+    CHECK(later.status == PG_ERR_QUERY && strcmp(later.sqlstate, "42601") == 0);
+    struct res minus = exec1(p1, "SELECT $1::int - 1", 1, seven);
+    CHECK(minus.status == PG_OK && strcmp(minus.value, "6") == 0);
+
+    /* the table under a prepared statement changes its column type: the server refuses the cached plan
+     * once (0A000), the statement is prepared again and works */
+    char sql[256], ddl[256];
+    sqlf(sql, sizeof(sql), "SELECT v FROM %s WHERE id = $1::int");
+    const char *one[] = {"30001"};
+    struct res before = exec1(p1, sql, 1, one);
+    CHECK(before.status == PG_OK && strcmp(before.value, "tx1") == 0);
+    sqlf(ddl, sizeof(ddl), "ALTER TABLE %s ALTER COLUMN v TYPE varchar(40)");
+    CHECK_INT(exec1(p1, ddl, 0, NULL).status, PG_OK);
+    sqlf(ddl, sizeof(ddl), "ALTER TABLE %s ALTER COLUMN v TYPE int USING length(v)");
+    CHECK_INT(exec1(p1, ddl, 0, NULL).status, PG_OK);
+    struct res changed = exec1(p1, sql, 1, one);
+    if (changed.status != PG_OK)
+        CHECK(strcmp(changed.sqlstate, "0A000") == 0);
+    struct res after = exec1(p1, sql, 1, one);
+    CHECK(after.status == PG_OK && strcmp(after.value, "3") == 0);
+    sqlf(ddl, sizeof(ddl), "ALTER TABLE %s ALTER COLUMN v TYPE text");
+    CHECK_INT(exec1(p1, ddl, 0, NULL).status, PG_OK);
+
+    /* more texts than the cache holds: all run, the cache stays bounded */
+    pg_get_stats(p1, &s0);
+    for (int i = 0; i < M; i++) {
+        memset(&r[i], 0, sizeof(r[i]));
+        snprintf(texts[i], sizeof(texts[i]), "SELECT $1::int + %d", 1000 + i);
+        const char *v[] = {seven[0]};
+        CHECK_INT(pg_query(p1, texts[i], 1, v, on_reply, &r[i]), 0);
+    }
+    calls = right = 0;
+    for (long long end = harness_now_ms() + 10000; calls < M && harness_now_ms() < end;) {
+        ring_run_once(ring, 10);
+        calls = right = 0;
+        for (int i = 0; i < M; i++) {
+            char want[16];
+            snprintf(want, sizeof(want), "%d", 1007 + i);
+            calls += r[i].calls;
+            right += r[i].status == PG_OK && strcmp(r[i].value, want) == 0;
+        }
+    }
+    CHECK_INT(right, M);
+    pg_get_stats(p1, &s1);
+    CHECK(s1.prepared - s0.prepared > 0 && s1.prepared - s0.prepared < M);
+    printf("prepared: %llu statements prepared on one connection\n", (unsigned long long)s1.prepared);
+}
+
 static void test_timeout(struct pg_pool *p)
 {
     struct pg_stats before, after;
@@ -286,6 +399,9 @@ static void test_restart(struct pg_pool *p)
     enum { N = 10 };
     struct res slow[N] = {{0}};
     struct pg_stats before, after;
+    const char *v[] = {"7"};
+    for (int i = 0; i < 4; i++) /* prepared on the connections that are about to be lost */
+        CHECK_INT(exec1(p, "SELECT $1::int * 6", 1, v).status, PG_OK);
     pg_get_stats(p, &before);
     for (int i = 0; i < N; i++)
         CHECK_INT(pg_query_timeout(p, 30000, "SELECT pg_sleep(5)", 0, NULL, on_reply, &slow[i]), 0);
@@ -310,8 +426,7 @@ static void test_restart(struct pg_pool *p)
         failed_clean += slow[i].calls == 1 && slow[i].status == PG_ERR_CONN;
     CHECK_INT(failed_clean, N);
 
-    /* the same pool serves new queries again within a few seconds */
-    const char *v[] = {"7"};
+    /* the same pool serves new queries again within a few seconds (the statement prepared anew) */
     struct res r = exec1(p, "SELECT $1::int * 6", 1, v);
     long long back = harness_now_ms() - t0;
     CHECK_INT(r.status, PG_OK);
@@ -320,6 +435,7 @@ static void test_restart(struct pg_pool *p)
     CHECK_INT(wait_ready(p, 2, 5000), 0);
     pg_get_stats(p, &after);
     CHECK(after.reconnects - before.reconnects >= 2);
+    CHECK(after.prepared > before.prepared);
     run_for(100);
     int once = 1;
     for (int i = 0; i < N; i++)
@@ -391,6 +507,7 @@ int main(void)
     test_pipeline(p);
     test_constraint(p1);
     test_tx(p1);
+    test_prepared(p1);
     test_timeout(p);
     test_restart(p);
     test_destroy(dsn);

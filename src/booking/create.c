@@ -218,6 +218,7 @@ static void step_rate(struct bk_attempt *a)
 
 void bk_att_captcha(struct bk_attempt *a)
 {
+    bk_att_mark(a, BK_STAGE_PROBE);
     struct guard *g = guard_for_worker(a->bw->w);
     if (g != NULL && !a->reschedule) {
         if (guard_verify_captcha(g, "booking", a->captcha, a->ip, on_captcha, a) != 0)
@@ -266,6 +267,7 @@ static void step_slot(struct bk_attempt *a)
         bk_att_answer(a, 422, "Same slot", "slot: the appointment is already at this slot.");
         return;
     }
+    bk_att_mark(a, BK_STAGE_SESSION);
     bk_att_probe(a);
 }
 
@@ -325,6 +327,8 @@ static struct bk_attempt *start(h2o_req_t *req, const struct bk_attempt *tmp)
     struct bk_attempt *a = server_async_alloc(req, sizeof(*a));
     *a = *tmp;
     a->bw = bw;
+    a->mark_us = 0;
+    bk_att_mark(a, BK_STAGES);
     server_client_ip(req, a->ip);
     return a;
 }

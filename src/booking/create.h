@@ -10,6 +10,19 @@
 
 #define MAX_TRIES 3
 
+/* The steps timed for /metrics (stages.c): a mark records the time since the previous mark under the
+ * step that has just ended. */
+enum bk_stage {
+    BK_STAGE_SESSION, /* parse, session, rate limits, slot's office: up to the first probe */
+    BK_STAGE_PROBE,   /* the probe script: up to the captcha (or to the lottery's wait) */
+    BK_STAGE_LOTTERY, /* the release lottery's wait */
+    BK_STAGE_CAPTCHA, /* siteverify */
+    BK_STAGE_RESERVE, /* account and the reserve script */
+    BK_STAGE_PERSIST, /* names and the PostgreSQL transaction */
+    BK_STAGE_CONFIRM, /* the confirm script */
+    BK_STAGES
+};
+
 struct bk_attempt {
     struct bk_worker *bw;
     int reschedule, office_given, tries, stale_checked;
@@ -28,11 +41,16 @@ struct bk_attempt {
      * until a random moment of that span (once), then probes again */
     struct ring_op wait;
     int admitted;
+    uint64_t mark_us; /* monotonic clock at the last stage mark, 0 before the first */
     /* the answer to give once the seat is settled (or the penalty stored, bk_att_penalize()) */
     int fail_status, retry;
     const char *fail_title;
     char fail_detail[200];
 };
+
+/* stages.c: ends `stage` now (the first mark only starts the clock; pass BK_STAGES for it). */
+void bk_att_mark(struct bk_attempt *a, enum bk_stage stage);
+void bk_stages_metrics(struct server_metrics *m);
 
 /* Frees the attempt (the request's async state). */
 void bk_att_done(struct bk_attempt *a);

@@ -26,6 +26,7 @@ static void on_info(int rc, void *ctx)
 
 void bk_att_info(struct bk_attempt *a)
 {
+    bk_att_mark(a, BK_STAGE_RESERVE);
     int rc = bk_info_get(a->bw, a->k.office, a->procedure, &a->info, on_info, a);
     if (rc == 1)
         step_persist(a);
@@ -171,6 +172,7 @@ static void on_confirmed(struct redis_client *c, const redisReply *r, const char
     (void)c;
     (void)r;
     struct bk_attempt *a = ctx;
+    bk_att_mark(a, BK_STAGE_CONFIRM);
     /* The booking is durable: it stands. If Redis missed the confirm, reconciliation repeats it. */
     if (err != NULL)
         bk_reconcile_start(a->bw, &a->k);
@@ -203,6 +205,7 @@ static void on_confirmed(struct redis_client *c, const redisReply *r, const char
 
 static void step_confirm(struct bk_attempt *a)
 {
+    bk_att_mark(a, BK_STAGE_PERSIST);
     if (bk_run_confirm(a->bw, &a->k, on_confirmed, a) != 0) {
         bk_reconcile_start(a->bw, &a->k);
         on_confirmed(NULL, NULL, NULL, a);

@@ -35,6 +35,7 @@ static void on_account(int rc, void *ctx)
 
 void bk_att_account(struct bk_attempt *a)
 {
+    bk_att_mark(a, BK_STAGE_CAPTCHA);
     if (bk_account_load(a->bw, &a->acct, on_account, a) != 0)
         bk_att_answer(a, 503, NULL, "The account store");
 }
@@ -109,6 +110,7 @@ static void on_reserved(struct redis_client *c, const redisReply *r, const char 
 static void on_admitted(struct ring_op *op, int res)
 {
     struct bk_attempt *a = op->data;
+    bk_att_mark(a, BK_STAGE_LOTTERY);
     if (res == -ECANCELED) /* the worker stops */
         bk_att_answer(a, 503, NULL, "Booking");
     else if (server_async_req(a) == NULL)
@@ -161,6 +163,7 @@ static int lottery(struct bk_attempt *a, const redisReply *r)
     if (at <= now)
         return 0;
     a->wait = (struct ring_op){.cb = on_admitted, .data = a};
+    bk_att_mark(a, BK_STAGE_PROBE);
     return ring_timeout(a->bw->ring, &a->wait, (uint64_t)(at - now)) == 0;
 }
 

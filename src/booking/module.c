@@ -2,6 +2,7 @@
  * The booking module for citasd: configuration keys, per-worker state (scripts, caches), the start-up
  * rebuild of Redis from PostgreSQL (worker 0, once, retried until it succeeds).
  */
+#include "create.h"
 #include "internal.h"
 
 #include "cancel_lua.h"
@@ -222,6 +223,7 @@ static void metrics(struct server_metrics *m)
         atomic_load(&bk_counters.booked), atomic_load(&bk_counters.rescheduled),
         atomic_load(&bk_counters.sold_out), atomic_load(&bk_counters.refused),
         atomic_load(&bk_counters.failed), atomic_load(&bk_counters.released));
+    bk_stages_metrics(m);
 }
 
 const struct server_module booking_server_module = {

@@ -25,10 +25,15 @@ try:
     past = env.window(LA, "consular_id", ["2020-01-06 09:00"], 3)
     closed = env.window(LA, "legalisation", ["2030-04-01 09:00"], 3, state="closed")
     later = env.window(MAD, "power_of_attorney", ["2030-07-01 09:00"], 3, release_in_s=3600)
-    # a slot a few seconds from now (office-local wall time, to the second)
-    soon_local = psql("SELECT to_char((now() + interval '4 seconds') AT TIME ZONE 'America/Los_Angeles', "
+    # a slot a few seconds from now (office-local wall time, to the second), in an office whose zone keeps no
+    # daylight saving time: in Los Angeles the wall time of now is ambiguous from 01:00 to 02:00 on the first
+    # Sunday of November, and PostgreSQL reads an ambiguous time as the later (standard time) one, so the slot
+    # would start an hour later than meant and be bookable when the test expects it to have started
+    PHX = "TBP" + run[:3]
+    env.office(PHX, "America/Phoenix")
+    soon_local = psql("SELECT to_char((now() + interval '4 seconds') AT TIME ZONE 'America/Phoenix', "
                       "'YYYY-MM-DD HH24:MI:SS')")[0][0]
-    soon = env.window(LA, "birth_registration", [soon_local], 3)
+    soon = env.window(PHX, "birth_registration", [soon_local], 3)
     soon_at = time.time() + 4
     people = env.citizens(6, "TBK" + run)
     ids = [p[0] for p in people]
@@ -213,6 +218,21 @@ try:
             counts[line.split('"')[1]] = int(line.split()[-1])
     t.check(counts.get("booked", 0) >= 1 and counts.get("sold_out", 0) >= 1 and counts.get("refused", 0) >= 1,
             "metrics count bookings, sold-out and refused answers: %r" % counts)
+    # ... and where the booking path's time went: every 201 passed each step once (a reschedule skips only
+    # the captcha's wait, not its mark), histograms cumulative, sums positive
+    stage = {}
+    for line in m.decode().splitlines():
+        if line.startswith("citas_booking_stage_seconds_"):
+            name, value = line.rsplit(" ", 1)
+            stage[name] = float(value)
+    for st_name in ("session", "probe", "captcha", "reserve", "persist", "confirm"):
+        cnt = stage.get('citas_booking_stage_seconds_count{stage="%s"}' % st_name, 0)
+        inf = stage.get('citas_booking_stage_seconds_bucket{stage="%s",le="+Inf"}' % st_name, -1)
+        low = stage.get('citas_booking_stage_seconds_bucket{stage="%s",le="0.0005"}' % st_name, -1)
+        total = stage.get('citas_booking_stage_seconds_sum{stage="%s"}' % st_name, 0)
+        t.check(cnt >= counts.get("booked", 0) + counts.get("rescheduled", 0) and inf == cnt and 0 <= low <= cnt
+                and total > 0, "stage %s timed for every booking: count %s, sum %s" % (st_name, cnt, total))
+    t.eq(stage.get('citas_booking_stage_seconds_count{stage="lottery"}'), 0.0, "no lottery wait (lottery off)")
 finally:
     env.close()
 sys.exit(t.finish())

@@ -116,7 +116,7 @@ def setup_offices(dsn):
         sql.append("INSERT INTO office_procedures (office_code, procedure_code) VALUES ('%s', '%s');" % (code, PROC))
         sql.append("INSERT INTO office_hours (office_code, weekday, opens, closes) SELECT '%s', d, '%s', '%s'"
                    " FROM generate_series(1, 7) d;" % (code, opens, closes))
-    sql.append("INSERT INTO office_holidays (office_code, day, name) VALUES ('%s', '2027-03-16', 'Fiesta');"
+    sql.append("INSERT INTO office_holidays (office_code, day, name) VALUES ('%s', '2030-03-12', 'Fiesta');"
                % office("CLA"))
     psql(dsn, "\n".join(sql))
 
@@ -203,14 +203,14 @@ def test_offices(ctx):
 def test_spring_forward(ctx):
     s, code = ctx["staff"], office("CLA")
     base = "/api/v1/admin/offices/%s/windows" % code
-    body = window_body("2027-03-13", "2027-03-15")
+    body = window_body("2030-03-09", "2030-03-11")
     r = s.request("POST", base + "/preview", body)
     starts = preview_starts(r) if r.status == 200 else []
     check("preview: 200, 18 slots (%s)" % r.body[:200], r.status == 200 and r.json["slots"] == 18 and len(starts) == 18)
     check("preview: offsets -08:00 before the change, -07:00 after",
-          starts[:6] == ["2027-03-13T%02d:00:00-08:00" % h for h in range(8, 14)]
-          and starts[6:12] == ["2027-03-14T%02d:00:00-07:00" % h for h in range(8, 14)]
-          and starts[12:] == ["2027-03-15T%02d:00:00-07:00" % h for h in range(8, 14)])
+          starts[:6] == ["2030-03-09T%02d:00:00-08:00" % h for h in range(8, 14)]
+          and starts[6:12] == ["2030-03-10T%02d:00:00-07:00" % h for h in range(8, 14)]
+          and starts[12:] == ["2030-03-11T%02d:00:00-07:00" % h for h in range(8, 14)])
     r2 = s.request("POST", base + "?preview=1", body)
     check("?preview=1 is the same preview", r2.status == 200 and preview_starts(r2) == starts)
     r = s.request("GET", base)
@@ -227,18 +227,18 @@ def test_spring_forward(ctx):
     rows = psql(ctx["dsn"], "SELECT to_char(local_start, 'YYYY-MM-DD HH24:MI'), capacity FROM slots"
                             " WHERE window_id = :'v1' ORDER BY starts_at", ctx["w1"])
     check("slots in PostgreSQL: local times 08:00..13:00 each day",
-          [r[0] for r in rows] == ["2027-03-%d %02d:00" % (d, h) for d in (13, 14, 15) for h in range(8, 14)]
+          [r[0] for r in rows] == ["2030-03-%02d %02d:00" % (d, h) for d in (9, 10, 11) for h in range(8, 14)]
           and all(r[1] == "2" for r in rows))
-    a = avail(Client(ctx["port"]), code, "2027-03-13", "2027-03-15")
+    a = avail(Client(ctx["port"]), code, "2030-03-09", "2030-03-11")
     sl = slots_of(a) if a.status == 200 else []
     check("availability: 3 days x 6 slots, 2 free each (%s)" % a.body[:200],
-          a.status == 200 and [d["date"] for d in a.json["days"]] == ["2027-03-13", "2027-03-14", "2027-03-15"]
+          a.status == 200 and [d["date"] for d in a.json["days"]] == ["2030-03-09", "2030-03-10", "2030-03-11"]
           and len(sl) == 18 and all(x["free"] == 2 for x in sl) and a.json["free"] == 36
           and a.json["opens_at"] is None)
     check("availability: starts with the office's offsets, local times",
-          [x["start"] for x in sl] == starts and sl[0]["local"] == "2027-03-13T08:00" and sl[0]["time"] == "08:00")
+          [x["start"] for x in sl] == starts and sl[0]["local"] == "2030-03-09T08:00" and sl[0]["time"] == "08:00")
     check("availability: not cacheable beyond a second", "max-age=1" in (a.header("cache-control") or ""))
-    r = s.request("POST", base, window_body("2027-03-15", "2027-03-20"))
+    r = s.request("POST", base, window_body("2030-03-11", "2030-03-16"))
     check("overlapping open window: 409", is_problem(r, 409))
 
     # seats taken in Redis show in the list; an expired hold goes back to the free set on availability
@@ -251,7 +251,7 @@ def test_spring_forward(ctx):
           and w.get("free") == 35 and w.get("slots") == 18)
     redis(rp, "ZADD", "bk:{%s}:holds" % code, int(time.time() * 1000) - 1000, "%d:%s" % (first, seat))
     time.sleep(0.4)  # past the per-worker availability cache
-    a = avail(Client(ctx["port"]), code, "2027-03-13", "2027-03-13")
+    a = avail(Client(ctx["port"]), code, "2030-03-09", "2030-03-09")
     check("availability reclaims an expired hold", a.status == 200 and slots_of(a)[0]["free"] == 2
           and redis(rp, "SCARD", "cal:{%s}:free:%d" % (code, first)) == "2"
           and redis(rp, "ZCARD", "bk:{%s}:holds" % code) == "0")
@@ -260,16 +260,16 @@ def test_spring_forward(ctx):
 def test_night_office(ctx):
     s, code = ctx["staff_n"], office("CLN")
     base = "/api/v1/admin/offices/%s/windows" % code
-    r = s.request("POST", base, window_body("2027-03-14", "2027-03-14", minutes=30))
+    r = s.request("POST", base, window_body("2030-03-10", "2030-03-10", minutes=30))
     ok = check("night window on spring-forward day: 201 with 4 slots (%s)" % r.body[:200],
                r.status == 201 and r.json["slots"] == 4)
-    a = avail(Client(ctx["port"]), code, "2027-03-14", "2027-03-14")
+    a = avail(Client(ctx["port"]), code, "2030-03-10", "2030-03-10")
     check("the missing hour 02:00-03:00 is skipped",
-          ok and [x["start"] for x in slots_of(a)] == ["2027-03-14T01:00:00-08:00", "2027-03-14T01:30:00-08:00",
-                                                        "2027-03-14T03:00:00-07:00", "2027-03-14T03:30:00-07:00"])
-    r = s.request("POST", base, window_body("2027-11-07", "2027-11-07", minutes=30))
+          ok and [x["start"] for x in slots_of(a)] == ["2030-03-10T01:00:00-08:00", "2030-03-10T01:30:00-08:00",
+                                                        "2030-03-10T03:00:00-07:00", "2030-03-10T03:30:00-07:00"])
+    r = s.request("POST", base, window_body("2030-11-03", "2030-11-03", minutes=30))
     check("night window on fall-back day: 201 with 6 slots", r.status == 201 and r.json["slots"] == 6)
-    a = avail(Client(ctx["port"]), code, "2027-11-07", "2027-11-07")
+    a = avail(Client(ctx["port"]), code, "2030-11-03", "2030-11-03")
     sl = slots_of(a) if a.status == 200 else []
     locs = [x["time"] for x in sl]
     check("the repeated hour is generated once", locs == ["01:00", "01:30", "02:00", "02:30", "03:00", "03:30"])
@@ -281,56 +281,56 @@ def test_night_office(ctx):
 def test_zones(ctx):
     s = ctx["staff_p"]
     r = s.request("POST", "/api/v1/admin/offices/%s/windows" % office("CLP"),
-                  window_body("2027-03-13", "2027-03-15"))
+                  window_body("2030-03-09", "2030-03-11"))
     check("Phoenix window: 201", r.status == 201 and r.json["slots"] == 18)
-    a = avail(Client(ctx["port"]), office("CLP"), "2027-03-13", "2027-03-15")
+    a = avail(Client(ctx["port"]), office("CLP"), "2030-03-09", "2030-03-11")
     check("Arizona keeps -07:00 across the US change",
           a.status == 200 and len(slots_of(a)) == 18 and all(x["start"].endswith("-07:00") for x in slots_of(a)))
     s = ctx["staff_s"]
     r = s.request("POST", "/api/v1/admin/offices/%s/windows/preview" % office("CLS"),
-                  window_body("2027-04-03", "2027-04-04"))
+                  window_body("2030-04-06", "2030-04-07"))
     st = preview_starts(r) if r.status == 200 else []
-    check("Sydney: +11:00 before 4 April 2027, +10:00 from it",
+    check("Sydney: +11:00 before 7 April 2030, +10:00 from it",
           len(st) == 12 and all(x.endswith("+11:00") for x in st[:6]) and all(x.endswith("+10:00") for x in st[6:])
-          and st[0] == "2027-04-03T08:00:00+11:00" and st[6] == "2027-04-04T08:00:00+10:00")
+          and st[0] == "2030-04-06T08:00:00+11:00" and st[6] == "2030-04-07T08:00:00+10:00")
     r = s.request("POST", "/api/v1/admin/offices/%s/windows/preview" % office("CLS"),
-                  window_body("2027-10-02", "2027-10-03"))
+                  window_body("2030-10-05", "2030-10-06"))
     st = preview_starts(r) if r.status == 200 else []
-    check("Sydney: +10:00 before 3 October 2027, +11:00 from it",
+    check("Sydney: +10:00 before 6 October 2030, +11:00 from it",
           len(st) == 12 and all(x.endswith("+10:00") for x in st[:6]) and all(x.endswith("+11:00") for x in st[6:]))
 
 
 def test_excluded_and_holidays(ctx):
     s, code = ctx["staff"], office("CLA")
     r = s.request("POST", "/api/v1/admin/offices/%s/windows" % code,
-                  window_body("2027-03-16", "2027-03-19", excluded=["2027-03-17"]))
+                  window_body("2030-03-12", "2030-03-15", excluded=["2030-03-13"]))
     ok = check("window with a holiday and an excluded day: 201 with 12 slots (%s)" % r.body[:200],
                r.status == 201 and r.json["slots"] == 12)
     if ok:
         ctx["w2"] = r.json["window"]["id"]
-        check("excluded_days echoed", r.json["window"]["excluded_days"] == ["2027-03-17"])
-    a = avail(Client(ctx["port"]), code, "2027-03-16", "2027-03-19")
+        check("excluded_days echoed", r.json["window"]["excluded_days"] == ["2030-03-13"])
+    a = avail(Client(ctx["port"]), code, "2030-03-12", "2030-03-15")
     check("holiday 16 and excluded 17 skipped", a.status == 200
-          and [d["date"] for d in a.json["days"]] == ["2027-03-18", "2027-03-19"])
+          and [d["date"] for d in a.json["days"]] == ["2030-03-14", "2030-03-15"])
 
 
 def test_release(ctx):
     s, code = ctx["staff_s"], office("CLS")
     release = time.time() + 3
     r = s.request("POST", "/api/v1/admin/offices/%s/windows" % code,
-                  window_body("2027-04-05", "2027-04-06", release=iso_utc(release)))
+                  window_body("2030-04-08", "2030-04-09", release=iso_utc(release)))
     check("window released in 3 s: 201", r.status == 201 and r.json["slots"] == 12)
     c = Client(ctx["port"])
-    a = avail(c, code, "2027-04-05", "2027-04-06")
+    a = avail(c, code, "2030-04-08", "2030-04-09")
     sl = slots_of(a) if a.status == 200 else []
     check("before release: opens_at, no bookable seat", a.status == 200 and a.json["opens_at"] == iso_utc(release)
           and a.json["free"] == 0 and len(sl) == 12 and all(x["free"] == 0 and x["opens_at"] for x in sl))
     rows = psql(ctx["dsn"], "SELECT count(*) FROM slots s JOIN calendar_windows w ON w.id = s.window_id"
-                            " WHERE w.office_code = :'v1' AND w.first_day = '2027-04-05'", code)
+                            " WHERE w.office_code = :'v1' AND w.first_day = '2030-04-08'", code)
     check("slots are loaded ahead of time", rows == [["12"]]
           and redis(ctx["redis_port"], "ZCOUNT", "cal:{%s}:proc:%s" % (code, PROC), "-inf", "+inf") == "12")
     time.sleep(max(0, release - time.time()) + 0.6)
-    a = avail(c, code, "2027-04-05", "2027-04-06")
+    a = avail(c, code, "2030-04-08", "2030-04-09")
     check("after release: seats and no opens_at", a.status == 200 and a.json["opens_at"] is None
           and a.json["free"] == 24 and all(x["free"] == 2 for x in slots_of(a)))
 
@@ -343,7 +343,7 @@ def test_close(ctx):
     r = s.request("POST", "%s/%d/close" % (base, ctx["w1"]))
     check("close: 200 (%s)" % r.body[:200], r.status == 200 and r.json["state"] == "closed" and r.json["slots"] == 18)
     time.sleep(0.4)
-    a = avail(Client(ctx["port"]), code, "2027-03-13", "2027-03-15")
+    a = avail(Client(ctx["port"]), code, "2030-03-09", "2030-03-11")
     check("closed window: no availability", a.status == 200 and a.json["days"] == [])
     check("closed in Redis", redis(ctx["redis_port"], "HGET", "cal:{%s}:window:%d" % (code, ctx["w1"]), "state")
           == "closed")
@@ -356,7 +356,7 @@ def test_close(ctx):
     check("closing an unknown window: 404", is_problem(r, 404))
     r = s.request("POST", "%s/abc/close" % base)
     check("closing a malformed id: 404", is_problem(r, 404))
-    r = s.request("POST", base, window_body("2027-03-14", "2027-03-15"))
+    r = s.request("POST", base, window_body("2030-03-10", "2030-03-11"))
     check("a closed window no longer blocks a new one", r.status == 201)
 
 
@@ -366,11 +366,11 @@ def test_cancel_day(ctx):
     s, code, dsn = ctx["staff"], office("CLA"), ctx["dsn"]
     if psql(dsn, "SELECT to_regclass('appointments') IS NOT NULL") != [["t"]]:
         # before booking's migration: the day's slots alone
-        r = s.request("POST", "/api/v1/admin/offices/%s/days/2027-03-18/cancel" % code)
+        r = s.request("POST", "/api/v1/admin/offices/%s/days/2030-03-14/cancel" % code)
         check("cancel day without appointments table: 200 with 6 slots (%s)" % r.body[:300], r.status == 200
               and r.json["slots_cancelled"] == 6 and r.json["appointments_cancelled"] == 0)
         rows = psql(dsn, "SELECT DISTINCT state FROM slots WHERE office_code = :'v1'"
-                         " AND local_start::date = '2027-03-18'", code)
+                         " AND local_start::date = '2030-03-14'", code)
         check("the day's slots are cancelled in PostgreSQL", rows == [["cancelled"]])
         return
     addr = "cit-%s@example.org" % RUN.lower()
@@ -382,10 +382,10 @@ def test_cancel_day(ctx):
     psql(dsn, "INSERT INTO appointments (code, slot_id, seat, office_code, procedure_code, account_id,"
               " document_type, document_number) SELECT :'v1', s.id, 1, s.office_code, s.procedure_code, :'v2',"
               " 'passport', a.doc_number FROM slots s, accounts a WHERE s.window_id = :'v3'"
-              " AND s.local_start = '2027-03-18 09:00' AND a.id = :'v2'", appt, acc, ctx["w2"])
+              " AND s.local_start = '2030-03-14 09:00' AND a.id = :'v2'", appt, acc, ctx["w2"])
     person = "bk:{%s}:person:test:%s" % (code, PROC)
     redis(ctx["redis_port"], "SET", person, appt)
-    r = s.request("POST", "/api/v1/admin/offices/%s/days/2027-03-18/cancel" % code)
+    r = s.request("POST", "/api/v1/admin/offices/%s/days/2030-03-14/cancel" % code)
     check("cancel day: 200 with 6 slots, 1 appointment, 1 email (%s)" % r.body[:300], r.status == 200
           and r.json["slots_cancelled"] == 6 and r.json["appointments_cancelled"] == 1 and r.json["emails"] == 1)
     rows = psql(dsn, "SELECT state, cancel_reason FROM appointments WHERE code = :'v1'", appt)
@@ -397,16 +397,16 @@ def test_cancel_day(ctx):
                      " WHERE a.code = :'v1' AND e.action = 'cancelled'", appt)
     check("the action is recorded", rows == [["1"]])
     rows = psql(dsn, "SELECT DISTINCT state FROM slots WHERE office_code = :'v1'"
-                     " AND local_start::date = '2027-03-18'", code)
+                     " AND local_start::date = '2030-03-14'", code)
     check("the day's slots are cancelled in PostgreSQL", rows == [["cancelled"]])
     time.sleep(0.4)
-    a = avail(Client(ctx["port"]), code, "2027-03-18", "2027-03-19")
+    a = avail(Client(ctx["port"]), code, "2030-03-14", "2030-03-15")
     check("the day has no availability, the next one keeps it", a.status == 200
-          and [d["date"] for d in a.json["days"]] == ["2027-03-19"])
-    r = s.request("POST", "/api/v1/admin/offices/%s/days/2027-03-18/cancel" % code)
+          and [d["date"] for d in a.json["days"]] == ["2030-03-15"])
+    r = s.request("POST", "/api/v1/admin/offices/%s/days/2030-03-14/cancel" % code)
     check("cancelling again: 200, nothing left", r.status == 200 and r.json["slots_cancelled"] == 0
           and r.json["appointments_cancelled"] == 0)
-    r = s.request("POST", "/api/v1/admin/offices/%s/days/2027-02-30/cancel" % code)
+    r = s.request("POST", "/api/v1/admin/offices/%s/days/2030-02-30/cancel" % code)
     check("cancel a bad date: 400", is_problem(r, 400))
 
 
@@ -417,59 +417,59 @@ def test_bad_input(ctx):
     def refused(desc, r, status):
         check("%s: %d problem (%d %s)" % (desc, status, r.status, r.body[:160]), is_problem(r, status))
 
-    refused("procedure not offered", s.request("POST", base, window_body("2027-05-03", "2027-05-04",
+    refused("procedure not offered", s.request("POST", base, window_body("2030-04-29", "2030-04-30",
                                                                          procedure="visa")), 422)
-    refused("unknown procedure", s.request("POST", base, window_body("2027-05-03", "2027-05-04",
+    refused("unknown procedure", s.request("POST", base, window_body("2030-04-29", "2030-04-30",
                                                                      procedure="nope")), 422)
-    refused("last day before first", s.request("POST", base, window_body("2027-05-04", "2027-05-03")), 422)
-    refused("range over 180 days", s.request("POST", base, window_body("2027-05-01", "2027-12-31")), 422)
+    refused("last day before first", s.request("POST", base, window_body("2030-04-30", "2030-04-29")), 422)
+    refused("range over 180 days", s.request("POST", base, window_body("2030-04-27", "2030-12-27")), 422)
     refused("first day in the past", s.request("POST", base, window_body("2024-05-01", "2024-05-02")), 422)
     refused("bad JSON", s.request("POST", base, raw=b'{"procedure": '), 400)
     refused("not an object", s.request("POST", base, raw=b'[1]'), 400)
-    refused("bad date", s.request("POST", base, window_body("2027-02-30", "2027-03-02")), 400)
-    refused("date with garbage", s.request("POST", base, window_body("2027-3-1", "2027-03-02")), 400)
-    refused("slot_minutes too small", s.request("POST", base, window_body("2027-05-03", "2027-05-04", minutes=3)), 400)
-    refused("slot_minutes not an integer", s.request("POST", base, window_body("2027-05-03", "2027-05-04",
+    refused("bad date", s.request("POST", base, window_body("2030-02-30", "2030-02-26")), 400)
+    refused("date with garbage", s.request("POST", base, window_body("2030-3-1", "2030-02-26")), 400)
+    refused("slot_minutes too small", s.request("POST", base, window_body("2030-04-29", "2030-04-30", minutes=3)), 400)
+    refused("slot_minutes not an integer", s.request("POST", base, window_body("2030-04-29", "2030-04-30",
                                                                                minutes=7.5)), 400)
-    refused("seats too many", s.request("POST", base, window_body("2027-05-03", "2027-05-04", seats=1000)), 400)
-    refused("release without offset", s.request("POST", base, window_body("2027-05-03", "2027-05-04",
-                                                                           release="2027-05-01T09:00:00")), 400)
-    refused("release absurdly late", s.request("POST", base, window_body("2027-05-03", "2027-05-04",
+    refused("seats too many", s.request("POST", base, window_body("2030-04-29", "2030-04-30", seats=1000)), 400)
+    refused("release without offset", s.request("POST", base, window_body("2030-04-29", "2030-04-30",
+                                                                           release="2030-04-27T09:00:00")), 400)
+    refused("release absurdly late", s.request("POST", base, window_body("2030-04-29", "2030-04-30",
                                                                          release="2035-05-01T09:00:00Z")), 422)
-    refused("excluded day not a date", s.request("POST", base, window_body("2027-05-03", "2027-05-04",
+    refused("excluded day not a date", s.request("POST", base, window_body("2030-04-29", "2030-04-30",
                                                                            excluded=["tomorrow"])), 400)
-    b = window_body("2027-05-03", "2027-05-04")
+    b = window_body("2030-04-29", "2030-04-30")
     b["colour"] = "red"
     refused("unknown member", s.request("POST", base, b), 400)
     refused("window for an unknown office", s.request("POST", "/api/v1/admin/offices/ZZZ%s/windows/preview" % RUN,
-                                                      window_body("2027-05-03", "2027-05-04")), 403)
+                                                      window_body("2030-04-29", "2030-04-30")), 403)
     r = s.request("POST", base, raw=b"procedure=x", ctype="application/x-www-form-urlencoded")
     refused("wrong content type", r, 415)
 
-    refused("availability: unknown office", avail(c, "NOPE" + RUN, "2027-03-13", "2027-03-15"), 404)
-    refused("availability: procedure not offered", avail(c, code, "2027-03-13", "2027-03-15", "visa"), 404)
-    refused("availability: bad procedure", avail(c, code, "2027-03-13", "2027-03-15", "DROP%20TABLE"), 400)
+    refused("availability: unknown office", avail(c, "NOPE" + RUN, "2030-03-09", "2030-03-11"), 404)
+    refused("availability: procedure not offered", avail(c, code, "2030-03-09", "2030-03-11", "visa"), 404)
+    refused("availability: bad procedure", avail(c, code, "2030-03-09", "2030-03-11", "DROP%20TABLE"), 400)
     refused("availability: no procedure", c.request("GET", "/api/v1/offices/%s/availability" % code), 400)
-    refused("availability: bad from", avail(c, code, "2027-13-01", "2027-03-15"), 400)
-    refused("availability: to before from", avail(c, code, "2027-03-15", "2027-03-13"), 400)
-    refused("availability: more than 62 days", avail(c, code, "2027-03-01", "2027-06-01"), 400)
+    refused("availability: bad from", avail(c, code, "2030-13-01", "2030-03-11"), 400)
+    refused("availability: to before from", avail(c, code, "2030-03-11", "2030-03-09"), 400)
+    refused("availability: more than 62 days", avail(c, code, "2030-02-25", "2030-05-28"), 400)
 
 
 def test_authorisation(ctx):
     code = office("CLA")
     other = ctx["staff_o"]
-    body = window_body("2027-06-01", "2027-06-02")
+    body = window_body("2030-05-28", "2030-05-29")
     r = other.request("POST", "/api/v1/admin/offices/%s/windows" % code, body)
     check("staff of another office cannot open a window: 403", is_problem(r, 403))
     r = other.request("GET", "/api/v1/admin/offices/%s/windows" % code)
     check("... nor list them: 403", is_problem(r, 403))
-    r = other.request("POST", "/api/v1/admin/offices/%s/days/2027-06-01/cancel" % code)
+    r = other.request("POST", "/api/v1/admin/offices/%s/days/2030-05-28/cancel" % code)
     check("... nor cancel a day: 403", is_problem(r, 403))
     if "w2" in ctx:
         r = other.request("POST", "/api/v1/admin/offices/%s/windows/%d/close" % (code, ctx["w2"]))
         check("... nor close a window: 403", is_problem(r, 403))
     r = other.request("POST", "/api/v1/admin/offices/%s/windows" % office("CLO"),
-                      window_body("2027-04-01", "2027-04-03", excluded=[]))
+                      window_body("2030-03-28", "2030-03-30", excluded=[]))
     check("staff of that office can (201)", r.status == 201)
     r = Client(ctx["port"]).request("POST", "/api/v1/admin/offices/%s/windows" % code, body)
     check("no session: 401", is_problem(r, 401))

@@ -3,6 +3,8 @@
  * audit_chain_interval_ms, and the signer signs the chain head every audit_sign_interval_ms. One signer
  * tick reads the last record and whether it is signed; if the chain grew it signs here (Ed25519 takes
  * microseconds) and inserts the head. Without audit_signing_key the signer does not run.
+ * Both use a connection of their own (a pool of one on worker 0's ring), not the worker's pool: a chaining
+ * call runs for tens of milliseconds under a surge, and requests pipelined behind it would wait that long.
  */
 #include "internal.h"
 #include "citas/server.h"
@@ -23,8 +25,8 @@ static atomic_uint_fast64_t heads_signed, sign_errors;
 
 struct signer {
     struct ring *ring;
-    struct pg_pool *pg;
-    void *key; /* NULL: not signing */
+    struct pg_pool *pg; /* ours: destroyed in worker_stop() */
+    void *key;          /* NULL: not signing */
     uint64_t interval_ms;
     struct ring_op timer;
     int stopping;
@@ -138,13 +140,18 @@ static int worker_init(struct server_worker *w, void **state)
         }
     }
     s->ring = server_worker_ring(w);
-    s->pg = server_worker_pg(w);
     s->interval_ms = interval;
-    s->chainer = audit_chainer_start(s->ring, s->pg, cfg->pg_dsn, chain_ms, (unsigned)batch);
-    if (s->chainer == NULL) {
+    struct pg_pool_config pc = {
+        .conninfo = cfg->pg_dsn, .size = 1, .timeout_ms = (unsigned)cfg->pg_timeout_ms};
+    int rc = pg_pool_create(s->ring, &pc, &s->pg);
+    if (rc == 0 &&
+        (s->chainer = audit_chainer_start(s->ring, s->pg, cfg->pg_dsn, chain_ms, (unsigned)batch)) == NULL)
+        rc = -ENOMEM;
+    if (rc != 0) {
+        pg_pool_destroy(s->pg);
         audit_free_key(s->key);
         free(s);
-        return -ENOMEM;
+        return rc;
     }
     if (s->key != NULL)
         arm(s);
@@ -162,6 +169,8 @@ static void worker_stop(void *state)
     if (s->timer.in_flight)
         ring_cancel(s->ring, &s->timer);
     audit_chainer_stop(s->chainer, s->key);
+    pg_pool_destroy(s->pg); /* the worker's loop still turns: the pool's cancelled polls come back */
+    s->pg = NULL;
 }
 
 static void worker_free(void *state)

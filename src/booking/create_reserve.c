@@ -144,10 +144,12 @@ static uint64_t draw(int64_t account, int64_t release)
 /*
  * The release lottery: people click within a second or two of the release, scripts at its first
  * millisecond. An attempt that finds a seat during the first booking_release_lottery_ms after the slot's
- * release waits (once) until its account's moment of that span and probes again, so that everyone who came
- * in that span is served in random order. The moment is one draw per account and release (a keyed hash, the
- * same on every worker of the process), so retrying within the span buys no second ticket. Returns 1 when
- * the attempt now waits.
+ * release waits (once) until the span is over plus its account's place in a short drain (an eighth of the
+ * span), then probes again: everyone who came in the span is served after it, in the order of the draws, so
+ * arriving at the first millisecond buys nothing. (Serving each at its own random moment of the span, as
+ * before, let an early script take the early moments that a person arriving later had drawn.) The place
+ * is one draw per account and release (a keyed hash, the same on every worker of the process), so retrying
+ * within the span buys no second ticket. Returns 1 when the attempt now waits.
  */
 static int lottery(struct bk_attempt *a, const redisReply *r)
 {
@@ -159,9 +161,7 @@ static int lottery(struct bk_attempt *a, const redisReply *r)
         now >= rel + (int64_t)span)
         return 0;
     a->admitted = 1;
-    int64_t at = rel + (int64_t)(draw(a->acct.id, rel) % (span + 1));
-    if (at <= now)
-        return 0;
+    int64_t at = rel + (int64_t)span + (int64_t)(draw(a->acct.id, rel) % (span / 8 + 1));
     a->wait = (struct ring_op){.cb = on_admitted, .data = a};
     bk_att_mark(a, BK_STAGE_PROBE);
     return ring_timeout(a->bw->ring, &a->wait, (uint64_t)(at - now)) == 0;

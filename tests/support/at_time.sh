@@ -8,11 +8,14 @@
 # that every process shares, so the clock goes on ticking and crosses the chosen time.
 #
 # Limits, measured on Debian 12's libfaketime 0.9.10:
-#  - redis-server does not start under libfaketime (recursive clock_gettime at start-up), so Redis, the harness's
-#    and the one each bk_env test starts, keeps the real clock; the booking and availability scripts compare
-#    slot starts and release times with Redis TIME. Choose a time a little BEHIND the real one (e.g. tonight's
-#    23:59:30 after midnight, or yesterday's): what is past for the faked clock is then past for Redis too, and
-#    slots days ahead stay ahead. A time ahead of the real one makes windows released "now" look unreleased.
+#  - redis-server and redis-cli hang under libfaketime (recursive clock_gettime at start-up), so they run
+#    without it: Redis (the harness's, and the one each bk_env test starts) keeps the real clock, and the booking
+#    and availability scripts compare slot starts and release times with Redis TIME. Choose a time a little
+#    BEHIND the real one (e.g. yesterday's 23:59:50 just after midnight): what is past for the faked clock is
+#    then past for Redis too, and slots days ahead stay ahead. A time ahead of the real one makes windows
+#    released "now" look unreleased. Checks of a release a few seconds after "now" cannot hold either way:
+#    under this script calendar's 'before release' and most of booking_penalty fail (Redis sees the release
+#    as long past); that says nothing about the time of day.
 #  - Chromium (browser tests) keeps the real clock (CITAS_TEST_CHROMIUM points to a wrapper without the preload).
 #  - meson and ninja are not faked (meson refuses file times in its future): build before, tests run with
 #    --no-rebuild.
@@ -53,7 +56,7 @@ trap cleanup EXIT
 
 # programs that keep the real clock: wrappers without the preload, first on the PATH
 mkdir -p "$TEST_TMP/bin"
-for p in redis-server chromium; do
+for p in redis-server redis-cli chromium; do
     printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$@"\n' "$(command -v "$p" || echo "/usr/bin/$p")" >"$TEST_TMP/bin/$p"
     chmod +x "$TEST_TMP/bin/$p"
 done

@@ -51,6 +51,13 @@ cleanup() {
     [ -n "${REDIS_PID:-}" ] && redis_stop "$REDIS_PID"
     [ -n "${PG_DATA:-}" ] && pg_stop "$PG_DATA" "${PG_BIN:-}"
     rm -rf "$TEST_TMP"
+    # libfaketime's shared memory and semaphore, named after the process that made them, outlive processes
+    # that were killed: remove those whose process is gone
+    local f pid
+    for f in /dev/shm/faketime_shm_*; do
+        pid=${f##*_}
+        [ -e "$f" ] && ! kill -0 "$pid" 2>/dev/null && rm -f "$f" "/dev/shm/sem.faketime_sem_$pid"
+    done
 }
 trap cleanup EXIT
 

@@ -29,6 +29,7 @@ struct login_state {
     char office[AUTH_OFFICE_MAX + 1];
     char lang[3];
     char name[AUTH_NAME_MAX + 1];
+    char doc_type[24], doc_number[AUTH_DOC_MAX + 1];
     char hash[crypto_pwhash_STRBYTES];
     char code[AUTH_CODE_DIGITS + 1];
     char login_id[33];
@@ -156,6 +157,33 @@ static void resend_verification(h2o_req_t *req, struct login_state *st)
     }
 }
 
+static void on_cache_written(struct redis_client *c, const redisReply *reply, const char *err, void *ctx)
+{
+    (void)c, (void)reply, (void)err, (void)ctx; /* a cache: booking asks PostgreSQL when it is not there */
+}
+
+/*
+ * booking keeps a citizen's document, email, language and name in Redis bk:acct:<id> (src/booking/cache.c,
+ * TTL booking_account_cache_s) and fills it from PostgreSQL on a miss. A citizen logs in to book: the row is
+ * at hand here, so the first booking attempt (at a release, with thousands of others) finds it in Redis
+ * instead of adding a query to PostgreSQL's busiest second. me_data.c forgets the entry on a change.
+ */
+static void prime_booking_cache(h2o_req_t *req, const struct login_state *st)
+{
+    if (strcmp(st->role, "citizen") != 0 || st->doc_type[0] == '\0' || st->doc_number[0] == '\0')
+        return;
+    const struct server_config *cfg = server_worker_config(server_worker_of(req));
+    const char *ttl = server_config_get(cfg, "booking_account_cache_s");
+    char key[64];
+    snprintf(key, sizeof(key), "bk:acct:%s", st->account);
+    const char *set[] = {"HSET", key,      "email", st->email,    "lang", st->lang,
+                         "name", st->name, "dt",    st->doc_type, "dn",   st->doc_number};
+    const char *exp[] = {"EXPIRE", key, ttl != NULL && ttl[0] != '\0' ? ttl : "300"};
+    struct redis_client *redis = server_worker_redis(server_worker_of(req));
+    if (redis_command(redis, on_cache_written, NULL, 12, set, NULL) == 0)
+        redis_command(redis, on_cache_written, NULL, 3, exp, NULL);
+}
+
 static void on_password_checked(int res, const char *hash, void *ctx)
 {
     (void)hash;
@@ -174,6 +202,7 @@ static void on_password_checked(int res, const char *hash, void *ctx)
     } else if (!st->verified) {
         resend_verification(req, st);
     } else {
+        prime_booking_cache(req, st);
         start_attempt(req, st);
     }
 }
@@ -201,6 +230,8 @@ static void on_looked_up(const struct pg_reply *reply, void *ctx)
         snprintf(st->office, sizeof(st->office), "%s", PQgetvalue(r, 0, 4));
         snprintf(st->lang, sizeof(st->lang), "%s", PQgetvalue(r, 0, 5));
         snprintf(st->name, sizeof(st->name), "%s", PQgetvalue(r, 0, 6));
+        snprintf(st->doc_type, sizeof(st->doc_type), "%s", PQgetvalue(r, 0, 7));
+        snprintf(st->doc_number, sizeof(st->doc_number), "%s", PQgetvalue(r, 0, 8));
     }
     /* an unknown email is checked against the dummy hash: the answer takes as long */
     if (auth_hash_submit(auth_worker_of(req)->mailbox, AUTH_HASH_VERIFY, st->password, st->password_len,
@@ -221,7 +252,9 @@ static void on_login_guarded(int ok, void *ctx)
     const char *v[] = {st->email};
     if (pg_query(server_worker_pg(server_worker_of(req)),
                  "SELECT id, password_hash, verified_at IS NOT NULL, role, coalesce(office_code, ''), lang, "
-                 "full_name FROM accounts WHERE email = $1 AND NOT disabled",
+                 "full_name, coalesce(doc_type, ''), coalesce(doc_number, '') FROM accounts WHERE email = $1 "
+                 "AND NOT "
+                 "disabled",
                  1, v, on_looked_up, st) != 0) {
         auth_unavailable(req, "The account database");
         login_done(st);

@@ -211,7 +211,7 @@ def run(procs, tmp, maildir, citasd, citasctl, smtp_sink, stub, dsn, redis_port)
         return
     mail = Mailbox(maildir)
     ctx = {"a": a_port, "b": b_port, "tls": tls_port, "mail": mail, "tmp": tmp, "citasctl": citasctl,
-           "dsn": dsn, "stub_port": stub_port}
+           "dsn": dsn, "stub_port": stub_port, "redis_port": redis_port}
 
     test_happy_path(ctx)
     test_duplicates(ctx)
@@ -315,6 +315,18 @@ def test_happy_path(ctx):
     check("login step 1: 200 with a login_id", r.status == 200 and len(r.json.get("login_id", "")) == 32)
     check("login step 1 sets no cookie", r.header("set-cookie") is None)
     login_id = r.json["login_id"]
+    # the password step leaves the citizen's document, email, language and name where booking looks first
+    # (Redis bk:acct:<id>, with booking's TTL): the first booking attempt needs no PostgreSQL look-up
+    acct = subprocess.run(["psql", ctx["dsn"], "-Atc", "SELECT id FROM accounts WHERE email = '%s'" % addr],
+                          capture_output=True, text=True).stdout.strip()
+    cli = ["redis-cli", "-p", str(ctx["redis_port"])]
+    cached = subprocess.run(cli + ["HGETALL", "bk:acct:" + acct], capture_output=True, text=True).stdout.splitlines()
+    cached = dict(zip(cached[0::2], cached[1::2]))
+    check("login primes booking's account cache: %r" % cached,
+          cached.get("dt") == "curp" and cached.get("dn") == curp and cached.get("email") == addr
+          and cached.get("lang") == "en")
+    ttl = subprocess.run(cli + ["TTL", "bk:acct:" + acct], capture_output=True, text=True).stdout.strip()
+    check("the primed entry expires (TTL %s s)" % ttl, ttl.lstrip("-").isdigit() and 0 < int(ttl) <= 300)
     code = mail.wait_code(addr, "login_code", 1)
     check("login code mailed", code is not None)
     r = c.request("POST", "/api/v1/sessions/code", {"login_id": login_id, "code": code})

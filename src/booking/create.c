@@ -5,15 +5,18 @@
  *   SESSION → [OLD: the appointment being rescheduled] → RATE → SLOT (which office) → PROBE (the reserve
  *   script taking nothing: refusals, not open yet and sold out end here, before the captcha is spent and
  *   the account looked up, so losing attempts never reach siteverify or PostgreSQL) → CAPTCHA (new
- *   bookings only) → ACCOUNT (document, email: Redis cache, PostgreSQL on a miss) → RESERVE (Lua) → INFO
- *   (names) → PERSIST (one transaction) → CONFIRM (Lua) → 201
+ *   bookings only) started, and beside it ACCOUNT (document, email: Redis cache, PostgreSQL on a miss) →
+ *   RESERVE (Lua); a seat taken waits for the captcha's verdict (given back, and the refusal answered, if
+ *   it fails; a refusal of ACCOUNT or RESERVE is answered at once and the verdict dropped) → INFO (names) →
+ *   PERSIST (one transaction) → CONFIRM (Lua) → 201
  *   any failure after RESERVE → RELEASE (Lua) → the answer (or back to RESERVE for a seat PostgreSQL says
  *   is taken, or a code collision)
  *
  * The state lives in one struct from server_async_alloc(). Nothing is released while a backend call is
- * pending, so callbacks never need detaching; once a seat is reserved the machine runs to its end even if
- * the client has gone (only the answer is skipped). "office" in the body is optional: without it the slot's
- * office comes from a per-worker cache (cache.c).
+ * pending, so callbacks never need detaching, except the captcha's, which runs beside ACCOUNT and RESERVE:
+ * bk_att_done() cancels it when they end the attempt first; once a seat is reserved the machine runs to its
+ * end even if the client has gone (only the answer is skipped). "office" in the body is optional: without it
+ * the slot's office comes from a per-worker cache (cache.c).
  *
  * Files, by state: this one parses and runs SESSION, OLD, RATE, SLOT and CAPTCHA; create_reserve.c PROBE,
  * ACCOUNT, RESERVE and the script's refusals; create_persist.c INFO, PERSIST, CONFIRM and RELEASE. The
@@ -42,6 +45,9 @@ static void step_slot(struct bk_attempt *a);
 
 void bk_att_done(struct bk_attempt *a)
 {
+    if (a->captcha_state ==
+        BK_CAPTCHA_PENDING) /* ended by ACCOUNT or RESERVE: siteverify's verdict is moot */
+        guard_cancel(guard_for_worker(a->bw->w), a);
     free(a->captcha);
     server_async_release(a);
 }
@@ -173,32 +179,61 @@ static void on_rate(enum guard_verdict v, unsigned retry_after_s, void *ctx)
     }
 }
 
+/* The answer to a captcha that did not pass; *penalty_ms > 0 when the account is benched first. */
+static void captcha_refusal(const struct bk_attempt *a, int v, int *status, const char **title,
+                            const char **detail, uint64_t *penalty_ms)
+{
+    *penalty_ms = 0;
+    switch (v) {
+    case GUARD_CAPTCHA_INVALID:
+        *status = 403, *title = "Captcha rejected";
+        *detail = "captcha: the hCaptcha response was not accepted; solve it again.";
+        *penalty_ms = a->bw->captcha_penalty_s * 1000;
+        return;
+    case GUARD_CAPTCHA_MISSING:
+        *status = 400, *title = "Captcha required", *detail = "captcha: the hCaptcha response is missing.";
+        return;
+    case GUARD_CAPTCHA_REUSED:
+        *status = 403, *title = "Captcha already used";
+        *detail = "captcha: this hCaptcha response was already used.";
+        return;
+    default:
+        *status = 503, *title = NULL, *detail = "Captcha verification";
+    }
+}
+
+/* The seat is held and the captcha's verdict is known: INFO, or the seat back and the refusal. */
+static void after_captcha(struct bk_attempt *a)
+{
+    bk_att_mark(a, BK_STAGE_CAPTCHA);
+    if (a->captcha_state != BK_CAPTCHA_DONE || a->captcha_verdict == GUARD_OK) {
+        bk_att_info(a);
+        return;
+    }
+    int status;
+    const char *title, *detail;
+    captcha_refusal(a, a->captcha_verdict, &status, &title, &detail, &a->penalty_ms);
+    bk_att_fail_reserved(a, status, title, detail, 1, 0);
+}
+
+void bk_att_reserved(struct bk_attempt *a)
+{
+    if (a->captcha_state == BK_CAPTCHA_PENDING)
+        a->seat_waiting = 1; /* on_captcha goes on */
+    else
+        after_captcha(a);
+}
+
 static void on_captcha(enum guard_verdict v, void *ctx)
 {
     struct bk_attempt *a = ctx;
-    if (v == GUARD_CAPTCHA_INVALID) {
-        /* benched even if the client has gone: a script dropping its connection escapes nothing */
-        bk_att_penalize(a, a->bw->captcha_penalty_s * 1000, 403, "Captcha rejected",
-                        "captcha: the hCaptcha response was not accepted; solve it again.");
-        return;
+    a->captcha_state = BK_CAPTCHA_DONE;
+    a->captcha_verdict = v;
+    if (a->seat_waiting) {
+        a->seat_waiting = 0;
+        after_captcha(a);
     }
-    if (server_async_req(a) == NULL) {
-        bk_att_done(a);
-        return;
-    }
-    switch (v) {
-    case GUARD_OK:
-        bk_att_account(a);
-        return;
-    case GUARD_CAPTCHA_MISSING:
-        bk_att_answer(a, 400, "Captcha required", "captcha: the hCaptcha response is missing.");
-        return;
-    case GUARD_CAPTCHA_REUSED:
-        bk_att_answer(a, 403, "Captcha already used", "captcha: this hCaptcha response was already used.");
-        return;
-    default:
-        bk_att_answer(a, 503, NULL, "Captcha verification");
-    }
+    /* else ACCOUNT or RESERVE is still running: bk_att_reserved() (or their refusal) sees the verdict */
 }
 
 static void step_rate(struct bk_attempt *a)
@@ -221,9 +256,13 @@ void bk_att_captcha(struct bk_attempt *a)
     bk_att_mark(a, BK_STAGE_PROBE);
     struct guard *g = guard_for_worker(a->bw->w);
     if (g != NULL && !a->reschedule) {
-        if (guard_verify_captcha(g, "booking", a->captcha, a->ip, on_captcha, a) != 0)
+        /* siteverify takes tens of milliseconds: ACCOUNT and RESERVE run meanwhile, and a seat they take
+         * waits for the verdict (given back if the captcha fails) */
+        if (guard_verify_captcha(g, "booking", a->captcha, a->ip, on_captcha, a) != 0) {
             bk_att_answer(a, 503, NULL, "Captcha verification");
-        return;
+            return;
+        }
+        a->captcha_state = BK_CAPTCHA_PENDING;
     }
     bk_att_account(a);
 }

@@ -41,7 +41,13 @@ struct bk_attempt {
      * until a random moment of that span (once), then probes again */
     struct ring_op wait;
     int admitted;
-    uint64_t mark_us; /* monotonic clock at the last stage mark, 0 before the first */
+    /* CAPTCHA runs beside ACCOUNT and RESERVE: its verdict once known, and whether a reserved seat waits for
+     * it (see create.c) */
+    enum { BK_CAPTCHA_NONE, BK_CAPTCHA_PENDING, BK_CAPTCHA_DONE } captcha_state;
+    int captcha_verdict; /* enum guard_verdict, once DONE */
+    int seat_waiting;
+    uint64_t penalty_ms; /* a penalty to store after the seat is given back, before the answer */
+    uint64_t mark_us;    /* monotonic clock at the last stage mark, 0 before the first */
     /* the answer to give once the seat is settled (or the penalty stored, bk_att_penalize()) */
     int fail_status, retry;
     const char *fail_title;
@@ -66,8 +72,11 @@ void bk_att_fail_reserved(struct bk_attempt *a, int status, const char *title, c
  */
 void bk_att_penalize(struct bk_attempt *a, uint64_t ms, int status, const char *title, const char *detail);
 
-/* create.c: CAPTCHA, after a probe found a free seat (then ACCOUNT) */
+/* create.c: CAPTCHA, after a probe found a free seat: starts siteverify and, beside it, ACCOUNT */
 void bk_att_captcha(struct bk_attempt *a);
+/* create.c: RESERVE took a seat: goes on to INFO once the captcha passed (now, or when its verdict comes),
+ * or gives the seat back and answers the refusal */
+void bk_att_reserved(struct bk_attempt *a);
 /* create_reserve.c: PROBE (the reserve script taking nothing), then (after CAPTCHA) ACCOUNT and RESERVE */
 void bk_att_probe(struct bk_attempt *a);
 void bk_att_account(struct bk_attempt *a);

@@ -26,7 +26,6 @@ static void on_info(int rc, void *ctx)
 
 void bk_att_info(struct bk_attempt *a)
 {
-    bk_att_mark(a, BK_STAGE_RESERVE);
     int rc = bk_info_get(a->bw, a->k.office, a->procedure, &a->info, on_info, a);
     if (rc == 1)
         step_persist(a);
@@ -227,7 +226,10 @@ static void on_released(struct redis_client *c, const redisReply *r, const char 
         bk_att_reserve(a);
         return;
     }
-    bk_att_answer(a, a->fail_status, a->fail_title, a->fail_detail);
+    if (a->penalty_ms > 0) /* a refused captcha: the seat is back, now the bench, then the 403 */
+        bk_att_penalize(a, a->penalty_ms, a->fail_status, a->fail_title, a->fail_detail);
+    else
+        bk_att_answer(a, a->fail_status, a->fail_title, a->fail_detail);
 }
 
 void bk_att_release(struct bk_attempt *a, int give_back)

@@ -35,7 +35,6 @@ static void on_account(int rc, void *ctx)
 
 void bk_att_account(struct bk_attempt *a)
 {
-    bk_att_mark(a, BK_STAGE_CAPTCHA);
     if (bk_account_load(a->bw, &a->acct, on_account, a) != 0)
         bk_att_answer(a, 503, NULL, "The account store");
 }
@@ -101,7 +100,8 @@ static void on_reserved(struct redis_client *c, const redisReply *r, const char 
         }
         a->k.seat = atoi(seat);
         snprintf(a->local, sizeof(a->local), "%s", local);
-        bk_att_info(a);
+        bk_att_mark(a, BK_STAGE_RESERVE);
+        bk_att_reserved(a);
         return;
     }
     refused(a, r, what);

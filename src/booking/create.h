@@ -16,8 +16,9 @@ enum bk_stage {
     BK_STAGE_SESSION, /* parse, session, rate limits, slot's office: up to the first probe */
     BK_STAGE_PROBE,   /* the probe script: up to the captcha (or to the lottery's wait) */
     BK_STAGE_LOTTERY, /* the release lottery's wait */
-    BK_STAGE_CAPTCHA, /* siteverify */
-    BK_STAGE_RESERVE, /* account and the reserve script */
+    BK_STAGE_CAPTCHA, /* what a reserved seat still waits for siteverify (which runs beside ACCOUNT, RESERVE)
+                       */
+    BK_STAGE_RESERVE, /* account and the reserve script, from the probe's end */
     BK_STAGE_PERSIST, /* names and the PostgreSQL transaction */
     BK_STAGE_CONFIRM, /* the confirm script */
     BK_STAGES

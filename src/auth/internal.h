@@ -139,6 +139,13 @@ extern const char auth_seat_back_lua[];
 /* Adds the INSERT of a verify_code/login_code mail to tx (0) or returns -EINVAL/-ENOSYS/-ENOMEM. */
 int auth_mail_tx_code(struct pg_tx *tx, int login, const char *to, const char *lang, const char *name,
                       const char *code, uint64_t ttl_s);
+/* A Redis reply nobody waits for (best-effort writes and deletes). session.c. */
+void auth_redis_ignore(struct redis_client *c, const redisReply *reply, const char *err, void *ctx);
+/* booking's cache of an account's document, email, language and name (src/booking/cache.c): the key is
+ * this prefix and the account id. Auth primes it at login (login.c) and forgets it on a change (me_data.c).
+ */
+#define AUTH_BOOKING_CACHE_PREFIX "bk:acct:"
+
 /* A login_code mail through the quick queue (mail_quick_enqueue()): 0 and cb once, or a negative errno. */
 int auth_mail_login_code(struct redis_client *redis, const char *to, const char *lang, const char *name,
                          const char *code, uint64_t ttl_s, mail_quick_cb cb, void *ctx);

@@ -157,11 +157,6 @@ static void resend_verification(h2o_req_t *req, struct login_state *st)
     }
 }
 
-static void on_cache_written(struct redis_client *c, const redisReply *reply, const char *err, void *ctx)
-{
-    (void)c, (void)reply, (void)err, (void)ctx; /* a cache: booking asks PostgreSQL when it is not there */
-}
-
 /*
  * booking keeps a citizen's document, email, language and name in Redis bk:acct:<id> (src/booking/cache.c,
  * TTL booking_account_cache_s) and fills it from PostgreSQL on a miss. A citizen logs in to book: the row is
@@ -175,13 +170,13 @@ static void prime_booking_cache(h2o_req_t *req, const struct login_state *st)
     const struct server_config *cfg = server_worker_config(server_worker_of(req));
     const char *ttl = server_config_get(cfg, "booking_account_cache_s");
     char key[64];
-    snprintf(key, sizeof(key), "bk:acct:%s", st->account);
+    snprintf(key, sizeof(key), AUTH_BOOKING_CACHE_PREFIX "%s", st->account);
     const char *set[] = {"HSET", key,      "email", st->email,    "lang", st->lang,
                          "name", st->name, "dt",    st->doc_type, "dn",   st->doc_number};
     const char *exp[] = {"EXPIRE", key, ttl != NULL && ttl[0] != '\0' ? ttl : "300"};
     struct redis_client *redis = server_worker_redis(server_worker_of(req));
-    if (redis_command(redis, on_cache_written, NULL, 12, set, NULL) == 0)
-        redis_command(redis, on_cache_written, NULL, 3, exp, NULL);
+    if (redis_command(redis, auth_redis_ignore, NULL, 12, set, NULL) == 0)
+        redis_command(redis, auth_redis_ignore, NULL, 3, exp, NULL);
 }
 
 static void on_password_checked(int res, const char *hash, void *ctx)
@@ -381,11 +376,6 @@ static void on_consumed(struct redis_client *c, const redisReply *reply, const c
     }
 }
 
-static void on_deleted_quietly(struct redis_client *c, const redisReply *reply, const char *err, void *ctx)
-{
-    (void)c, (void)reply, (void)err, (void)ctx;
-}
-
 static void on_code_taken(struct redis_client *c, const redisReply *reply, const char *err, void *ctx)
 {
     struct code_state *st = ctx;
@@ -415,7 +405,7 @@ static void on_code_taken(struct redis_client *c, const redisReply *reply, const
         uint64_t max = auth_worker_of(req)->cfg.code_max_attempts;
         if (attempt >= (long long)max) { /* that was the last try: the attempt is dead */
             const char *argv[] = {"DEL", st->key};
-            redis_command(c, on_deleted_quietly, NULL, 2, argv, NULL);
+            redis_command(c, auth_redis_ignore, NULL, 2, argv, NULL);
         }
         code_rejected(req);
         code_done(st);

@@ -26,19 +26,14 @@ const char auth_seat_back_lua[] =
     "if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end\n"
     "return back\n";
 
-static void on_redis_ignored(struct redis_client *c, const redisReply *reply, const char *err, void *ctx)
-{
-    (void)c, (void)reply, (void)err, (void)ctx;
-}
-
 /* booking keeps an account's document, email, language and name in Redis (src/booking/cache.c): a change
  * or a deletion must not wait for its TTL. */
 static void forget_booking_cache(h2o_req_t *req, int64_t account)
 {
     char key[64];
-    snprintf(key, sizeof(key), "bk:acct:%" PRId64, account);
+    snprintf(key, sizeof(key), AUTH_BOOKING_CACHE_PREFIX "%" PRId64, account);
     const char *argv[] = {"DEL", key};
-    redis_command(server_worker_redis(server_worker_of(req)), on_redis_ignored, NULL, 2, argv, NULL);
+    redis_command(server_worker_redis(server_worker_of(req)), auth_redis_ignore, NULL, 2, argv, NULL);
 }
 
 /* --- export --- */
@@ -257,9 +252,9 @@ static void on_deleted(const struct pg_reply *reply, void *ctx)
     /* committed: the Redis steps run even if the client has gone */
     struct redis_client *redis = server_worker_redis(st->w);
     char acct[64];
-    snprintf(acct, sizeof(acct), "bk:acct:%" PRId64, st->account);
+    snprintf(acct, sizeof(acct), AUTH_BOOKING_CACHE_PREFIX "%" PRId64, st->account);
     const char *del[] = {"DEL", st->key, acct};
-    redis_command(redis, on_redis_ignored, NULL, 3, del, NULL);
+    redis_command(redis, auth_redis_ignore, NULL, 3, del, NULL);
     const PGresult *r = reply->results[0];
     st->seats_pending = 1; /* held by this function until every call is issued */
     for (int i = 0; i < PQntuples(r); i++) {

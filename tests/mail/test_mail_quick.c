@@ -112,14 +112,22 @@ static struct mail_config config(const char *url)
                                 .max_attempts = 3};
 }
 
-static void test_bulk(const char *dir)
+/* An SMTP sink writing into dir and its URL in url; NULL (a failed check) when it could not start. */
+static struct smtp_sink *start_sink(const char *dir, char *url, size_t cap)
 {
     struct smtp_sink *sink = NULL;
     CHECK_INT(smtp_sink_start(0, dir, &sink), 0);
+    if (sink != NULL)
+        snprintf(url, cap, "smtp://127.0.0.1:%d", smtp_sink_port(sink));
+    return sink;
+}
+
+static void test_bulk(const char *dir)
+{
+    char url[64];
+    struct smtp_sink *sink = start_sink(dir, url, sizeof(url));
     if (sink == NULL)
         return;
-    char url[64];
-    snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", smtp_sink_port(sink));
     struct mail_config cfg = config(url);
     struct mail_quick *q = NULL;
     long long t0 = harness_now_ms();
@@ -198,12 +206,10 @@ static void test_bulk(const char *dir)
 /* A small in-flight cap: pops that fill it exactly must not stall the queue. */
 static void test_cap(const char *dir)
 {
-    struct smtp_sink *sink = NULL;
-    CHECK_INT(smtp_sink_start(0, dir, &sink), 0);
+    char url[64];
+    struct smtp_sink *sink = start_sink(dir, url, sizeof(url));
     if (sink == NULL)
         return;
-    char url[64];
-    snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", smtp_sink_port(sink));
     struct mail_config cfg = config(url);
     cfg.max_in_flight = 3;
     cfg.batch = 2;

@@ -72,7 +72,7 @@ pg_start() {
     fi
     for attempt in 1 2 3; do
         PG_PORT=$(free_port)
-        PG_OPTS="-p $PG_PORT -k $PG_SOCK -c listen_addresses=127.0.0.1 -c max_connections=200"
+        PG_OPTS="-p $PG_PORT -k $PG_SOCK -c listen_addresses=127.0.0.1 -c max_connections=200${PG_EXTRA_OPTS:+ $PG_EXTRA_OPTS}"
         if pg_run "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -o "$PG_OPTS" start >/dev/null 2>&1; then
             PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid")
             PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=citas user=postgres"

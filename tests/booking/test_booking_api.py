@@ -87,7 +87,14 @@ try:
             "next dates name the next slot with seats: %r" % nxt)
 
     # a loser is answered from Redis alone: its account was never looked up (no PostgreSQL on that path)
-    t.eq(env.book(s[4], mad[0], "visa")[0], 409, "sold out for a fresh citizen")
+    st, h, b = env.book(s[4], mad[0], "visa")
+    t.eq(st, 409, "sold out for a fresh citizen")
+    # the second loser's suggestions come from the cached candidates (reserve.lua's fixed-width records)
+    nxt = b.get("next", []) if isinstance(b, dict) else []
+    t.check(any(n.get("slot") == mad[1] and n.get("start") == "2030-06-04T09:00:00+02:00" and
+                n.get("local") == "2030-06-04T09:00" and n.get("date") == "2030-06-04" for n in nxt) and
+            all(n.get("slot") != mad[0] for n in nxt), "cached next dates: the slot with seats, not the sold one: %r" % nxt)
+    t.check(env.redis("EXISTS", "bk:{%s}:nextdays:visa" % MAD) == 1, "the candidates are cached")
     t.eq(env.redis("EXISTS", "bk:acct:%d" % ids[4]), 0, "sold out: the account was not even looked up")
 
     # --- refusals ---

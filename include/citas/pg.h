@@ -124,6 +124,23 @@ unsigned pg_forget(struct pg_pool *pool, void *ctx);
 
 void pg_get_stats(const struct pg_pool *pool, struct pg_stats *out);
 
+/*
+ * A text-format array literal, to pass many rows as one parameter ($1::text[], $2::bigint[]... under
+ * unnest()): every element is quoted and escaped, so any string is safe. pg_array_init() starts an empty
+ * array; pg_array_add() appends an element (NULL: SQL NULL); pg_array_text() gives the literal ("{}" when
+ * empty), valid until the next add or the free, or NULL when memory ran out. The caller owns the array
+ * and frees it with pg_array_free().
+ */
+struct pg_array {
+    char *buf;
+    size_t len, cap;
+    int n, oom;
+};
+void pg_array_init(struct pg_array *a);
+void pg_array_add(struct pg_array *a, const char *v);
+const char *pg_array_text(struct pg_array *a);
+void pg_array_free(struct pg_array *a);
+
 /* Short English name of a status, for logs. */
 const char *pg_status_str(enum pg_status st);
 

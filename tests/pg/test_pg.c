@@ -2,8 +2,8 @@
  * pg against a real PostgreSQL (CITAS_TEST_PG_DSN): pipelined parameterised queries, a constraint
  * violation that fails only itself, transactions, prepared statements (once per connection, a Prepare
  * that fails, a plan the server no longer accepts, the cache bound), a PostgreSQL restart
- * (CITAS_TEST_PG_RESTART), timeouts and pool destruction. Tables are created with unique names and dropped at
- * the end.
+ * (CITAS_TEST_PG_RESTART), timeouts, pool destruction and array literals. Tables are created with
+ * unique names and dropped at the end.
  */
 #include "citas/pg.h"
 #include "harness.h"
@@ -262,6 +262,43 @@ static void test_tx(struct pg_pool *p1)
     CHECK_INT(never.calls, 0);
 }
 
+/* Array literals: any string survives the round trip through PostgreSQL's array parser, NULL stays NULL. */
+static void test_array(struct pg_pool *p)
+{
+    static const char *const elems[] = {"plain", "", "with \"quotes\"", "back\\slash\\", "a,b", "{braces}",
+                                        "NULL", " spaces ", "ñandú €", NULL, "end\\"};
+    size_t n = sizeof(elems) / sizeof(elems[0]);
+    struct pg_array a;
+    pg_array_init(&a);
+    CHECK(strcmp(pg_array_text(&a), "{}") == 0);
+    for (size_t i = 0; i < n; i++)
+        pg_array_add(&a, elems[i]);
+    const char *v[] = {pg_array_text(&a)};
+    CHECK(v[0] != NULL);
+    /* each element back, in order, with its position: NULL comes back as SQL NULL */
+    struct res r = {0};
+    CHECK_INT(pg_query(p, "SELECT count(*) FROM unnest($1::text[]) WITH ORDINALITY AS u(e, i)", 1, v, on_reply, &r),
+              0);
+    run_until_calls(&r.calls, 1, 10000);
+    CHECK_INT(r.status, PG_OK);
+    CHECK_INT(atoi(r.value), (int)n);
+    for (size_t i = 0; i < n; i++) {
+        char idx[16];
+        snprintf(idx, sizeof(idx), "%zu", i + 1);
+        const char *w[] = {v[0], idx};
+        struct res e = {0};
+        CHECK_INT(pg_query(p, "SELECT ($1::text[])[$2::int]", 2, w, on_reply, &e), 0);
+        run_until_calls(&e.calls, 1, 10000);
+        CHECK_INT(e.status, PG_OK);
+        if (elems[i] == NULL)
+            CHECK(e.null0);
+        else
+            CHECK(!e.null0 && strcmp(e.value, elems[i]) == 0);
+    }
+    pg_array_free(&a);
+    pg_array_free(&a); /* freeing twice is harmless */
+}
+
 /* Statements with parameters are prepared once per connection and run by name (p1 has one connection). */
 static void test_prepared(struct pg_pool *p1)
 {
@@ -505,6 +542,7 @@ int main(void)
     CHECK_INT(c.status, PG_OK);
 
     test_pipeline(p);
+    test_array(p);
     test_constraint(p1);
     test_tx(p1);
     test_prepared(p1);

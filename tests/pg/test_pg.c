@@ -265,8 +265,9 @@ static void test_tx(struct pg_pool *p1)
 /* Array literals: any string survives the round trip through PostgreSQL's array parser, NULL stays NULL. */
 static void test_array(struct pg_pool *p)
 {
-    static const char *const elems[] = {"plain", "", "with \"quotes\"", "back\\slash\\", "a,b", "{braces}",
-                                        "NULL", " spaces ", "ñandú €", NULL, "end\\"};
+    static const char *const elems[] = {"plain",    "",     "with \"quotes\"", "back\\slash\\", "a,b",
+                                        "{braces}", "NULL", " spaces ",        "ñandú €",       NULL,
+                                        "end\\"};
     size_t n = sizeof(elems) / sizeof(elems[0]);
     struct pg_array a;
     pg_array_init(&a);
@@ -277,8 +278,9 @@ static void test_array(struct pg_pool *p)
     CHECK(v[0] != NULL);
     /* each element back, in order, with its position: NULL comes back as SQL NULL */
     struct res r = {0};
-    CHECK_INT(pg_query(p, "SELECT count(*) FROM unnest($1::text[]) WITH ORDINALITY AS u(e, i)", 1, v, on_reply, &r),
-              0);
+    CHECK_INT(
+        pg_query(p, "SELECT count(*) FROM unnest($1::text[]) WITH ORDINALITY AS u(e, i)", 1, v, on_reply, &r),
+        0);
     run_until_calls(&r.calls, 1, 10000);
     CHECK_INT(r.status, PG_OK);
     CHECK_INT(atoi(r.value), (int)n);

@@ -47,8 +47,9 @@ struct bk_attempt {
     enum { BK_CAPTCHA_NONE, BK_CAPTCHA_PENDING, BK_CAPTCHA_DONE } captcha_state;
     int captcha_verdict; /* enum guard_verdict, once DONE */
     int seat_waiting;
-    uint64_t penalty_ms; /* a penalty to store after the seat is given back, before the answer */
-    uint64_t mark_us;    /* monotonic clock at the last stage mark, 0 before the first */
+    uint64_t penalty_ms;           /* a penalty to store after the seat is given back, before the answer */
+    uint64_t mark_us;              /* monotonic clock at the last stage mark, 0 before the first */
+    struct bk_attempt *group_next; /* the loop turn's group transaction (create_group.c) */
     /* the answer to give once the seat is settled (or the penalty stored, bk_att_penalize()) */
     int fail_status, retry;
     const char *fail_title;
@@ -84,6 +85,19 @@ void bk_att_account(struct bk_attempt *a);
 void bk_att_reserve(struct bk_attempt *a);
 /* create_persist.c: INFO, then PERSIST and CONFIRM; RELEASE after a failure */
 void bk_att_info(struct bk_attempt *a);
+/* create_persist.c: the one-booking transaction (a reschedule, a group of one, or each booking of a group
+ * that PostgreSQL refused), with a fresh appointment code */
+void bk_att_persist_one(struct bk_attempt *a);
+/* create_persist.c: what follows a one-booking transaction's outcome (CONFIRM, or the failure's answer) */
+void bk_att_persisted(struct bk_attempt *a, const struct pg_reply *r);
+/* create_persist.c: the confirmation mail's INSERT into tx (0 also when the address is refused: no mail) */
+int bk_att_add_mail(struct bk_attempt *a, struct pg_tx *tx);
+/* create_persist.c: CONFIRM, once the booking is committed */
+void bk_att_confirm(struct bk_attempt *a);
+/* create_group.c: a new booking's PERSIST joins the loop turn's group transaction */
+void bk_group_add(struct bk_attempt *a);
+/* create_group.c: commits a pending group now (at worker stop) */
+void bk_group_flush(struct bk_worker *bw);
 void bk_att_release(struct bk_attempt *a, int give_back);
 
 #endif

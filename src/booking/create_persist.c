@@ -1,5 +1,6 @@
 /* The booking state machine (see create.c): INFO (names), PERSIST (appointment, booking event and
- * confirmation mail in one transaction), CONFIRM (the hold becomes a booking) and RELEASE after a failure. */
+ * confirmation mail in one transaction; new bookings of one loop turn share one, see create_group.c),
+ * CONFIRM (the hold becomes a booking) and RELEASE after a failure. */
 #include "create.h"
 
 #include "citas/mail.h"
@@ -11,7 +12,6 @@
 #include <string.h>
 
 static void step_persist(struct bk_attempt *a);
-static void step_confirm(struct bk_attempt *a);
 
 /* --- INFO: names for the answer and the email --- */
 
@@ -41,7 +41,7 @@ static void when_text(const struct bk_attempt *a, char *out, size_t cap)
              a->info.time_zone);
 }
 
-static int add_mail(struct bk_attempt *a, struct pg_tx *tx)
+int bk_att_add_mail(struct bk_attempt *a, struct pg_tx *tx)
 {
     int en = strcmp(a->acct.lang, "en") == 0;
     const char *office = en ? a->info.office_name_en : a->info.office_name_es;
@@ -66,14 +66,21 @@ static int add_mail(struct bk_attempt *a, struct pg_tx *tx)
     return rc == -EINVAL ? 0 : rc;
 }
 
-static void on_persisted(const struct pg_reply *r, void *ctx)
+static void step_persist(struct bk_attempt *a)
 {
-    struct bk_attempt *a = ctx;
+    if (a->reschedule)
+        bk_att_persist_one(a);
+    else
+        bk_group_add(a);
+}
+
+void bk_att_persisted(struct bk_attempt *a, const struct pg_reply *r)
+{
     if (r->status == PG_OK) {
         if (PQntuples(r->results[0]) != 1) /* reschedule: the old appointment was no longer active */
             bk_att_fail_reserved(a, 409, "Not active", "This appointment is no longer active.", 1, 0);
         else
-            step_confirm(a);
+            bk_att_confirm(a);
         return;
     }
     if (r->status == PG_ERR_QUERY) {
@@ -114,7 +121,12 @@ static void on_persisted(const struct pg_reply *r, void *ctx)
         "in a minute before trying again.");
 }
 
-static void step_persist(struct bk_attempt *a)
+static void on_persisted(const struct pg_reply *r, void *ctx)
+{
+    bk_att_persisted(ctx, r);
+}
+
+void bk_att_persist_one(struct bk_attempt *a)
 {
     if (booking_code_new(a->k.code) != 0) {
         bk_att_fail_reserved(a, 503, NULL, "The code generator", 1, 0);
@@ -155,7 +167,7 @@ static void step_persist(struct bk_attempt *a)
         "SELECT id, $3, account_id, $2::inet, jsonb_build_object('slot', slot_id, 'seat', seat, 'from', "
         "nullif($4, '')) FROM appointments WHERE code = $1",
         4, ev);
-    if (a->acct.email[0] != '\0' && add_mail(a, tx) != 0) {
+    if (a->acct.email[0] != '\0' && bk_att_add_mail(a, tx) != 0) {
         pg_tx_abort(tx);
         bk_att_fail_reserved(a, 503, NULL, "The mail outbox", 1, 0);
         return;
@@ -202,7 +214,7 @@ static void on_confirmed(struct redis_client *c, const redisReply *r, const char
     bk_att_done(a);
 }
 
-static void step_confirm(struct bk_attempt *a)
+void bk_att_confirm(struct bk_attempt *a)
 {
     bk_att_mark(a, BK_STAGE_PERSIST);
     if (bk_run_confirm(a->bw, &a->k, on_confirmed, a) != 0) {

@@ -45,6 +45,7 @@ typedef void (*bk_done_cb)(int rc, void *ctx);
 struct bk_worker;
 struct bk_slotmap;
 struct bk_reconcile;
+struct bk_attempt;
 
 /* Process-wide counters for /metrics (module.c). */
 struct bk_counters {
@@ -53,8 +54,11 @@ struct bk_counters {
     atomic_ullong sold_out;    /* 409: no seat left in the slot */
     atomic_ullong
         refused; /* other 4xx answers of the booking path (closed, not open yet, already booked...) */
-    atomic_ullong failed;   /* 5xx/503 answers after a backend failure */
-    atomic_ullong released; /* seats given back after a failure past the reservation */
+    atomic_ullong failed;         /* 5xx/503 answers after a backend failure */
+    atomic_ullong released;       /* seats given back after a failure past the reservation */
+    atomic_ullong group_commits;  /* group transactions committed (two bookings or more) */
+    atomic_ullong group_bookings; /* bookings committed in them */
+    atomic_ullong group_retried;  /* groups PostgreSQL refused: each booking then ran alone */
 };
 extern struct bk_counters bk_counters;
 
@@ -79,6 +83,14 @@ struct bk_worker {
     struct bk_info *info;
     size_t ninfo, info_cap;
     struct bk_reconcile *reconciles;
+    /* new bookings waiting for the group transaction (create_group.c): committed at the end of the loop
+     * turn, or group_ms after the first when set, or as soon as group_max wait */
+    struct bk_attempt *group;
+    unsigned ngroup;
+    uint64_t group_max, group_ms;
+    struct ring_defer group_defer;
+    struct ring_op group_timer;
+    int group_timer_armed;
 };
 
 struct bk_worker *bk_worker_of(h2o_req_t *req);

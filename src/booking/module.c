@@ -26,6 +26,9 @@ static const struct server_config_key keys[] = {
     {"booking_captcha_penalty_s", "0"},     /* a refused captcha benches the account this long (0: off) */
     {"booking_release_lottery_ms", "0"},    /* attempts in this span after a release are served in random
                                                order (0: off) */
+    {"booking_group_max", "64"},            /* new bookings committed in one transaction at most (1: each
+                                               alone) */
+    {"booking_group_ms", "0"},              /* a group waits this long for more bookings (0: the loop turn) */
     {NULL, NULL},
 };
 
@@ -162,7 +165,9 @@ static int worker_init(struct server_worker *w, void **state)
         get_uint(c, "booking_early_penalty_s", &bw->early_penalty_s) != 0 ||
         get_uint(c, "booking_captcha_penalty_s", &bw->captcha_penalty_s) != 0 ||
         get_uint(c, "booking_release_lottery_ms", &bw->release_lottery_ms) != 0 ||
-        bw->release_lottery_ms > 60000)
+        bw->release_lottery_ms > 60000 || get_uint(c, "booking_group_max", &bw->group_max) != 0 ||
+        bw->group_max < 1 || bw->group_max > 1000 || get_uint(c, "booking_group_ms", &bw->group_ms) != 0 ||
+        bw->group_ms > 1000)
         return -EINVAL;
     bw->reserve = redis_script_create(bk_reserve_lua);
     bw->confirm = redis_script_create(bk_confirm_lua);
@@ -186,6 +191,9 @@ static void worker_stop(void *state)
         ring_cancel(bw->ring, &bw->rebuild_timer);
     if (bw->watch_timer_armed)
         ring_cancel(bw->ring, &bw->watch_timer);
+    bk_group_flush(bw);
+    if (bw->group_timer_armed)
+        ring_cancel(bw->ring, &bw->group_timer);
     redis_detach(bw->redis, bw);
     bk_reconcile_stop_all(bw);
 }
@@ -219,10 +227,22 @@ static void metrics(struct server_metrics *m)
         "citas_bookings_total{outcome=\"failed\"} %llu\n"
         "# HELP citas_booking_seats_released_total Seats given back after a failure past the reservation.\n"
         "# TYPE citas_booking_seats_released_total counter\n"
-        "citas_booking_seats_released_total %llu\n",
+        "citas_booking_seats_released_total %llu\n"
+        "# HELP citas_booking_group_commits_total Transactions that committed several new bookings at once.\n"
+        "# TYPE citas_booking_group_commits_total counter\n"
+        "citas_booking_group_commits_total %llu\n"
+        "# HELP citas_booking_group_bookings_total Bookings committed in those transactions.\n"
+        "# TYPE citas_booking_group_bookings_total counter\n"
+        "citas_booking_group_bookings_total %llu\n"
+        "# HELP citas_booking_group_retried_total Groups PostgreSQL refused, whose bookings then ran one by "
+        "one.\n"
+        "# TYPE citas_booking_group_retried_total counter\n"
+        "citas_booking_group_retried_total %llu\n",
         atomic_load(&bk_counters.booked), atomic_load(&bk_counters.rescheduled),
         atomic_load(&bk_counters.sold_out), atomic_load(&bk_counters.refused),
-        atomic_load(&bk_counters.failed), atomic_load(&bk_counters.released));
+        atomic_load(&bk_counters.failed), atomic_load(&bk_counters.released),
+        atomic_load(&bk_counters.group_commits), atomic_load(&bk_counters.group_bookings),
+        atomic_load(&bk_counters.group_retried));
     bk_stages_metrics(m);
 }
 

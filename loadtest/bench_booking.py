@@ -7,20 +7,32 @@ window (sold-out answers/s). Prints the client's lines, prefixed by the phase.
 Usage: bench_booking.py CITASD CITASCTL CLIENT SLOTS SOLDOUT CONNECTIONS WORKERS"""
 import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "tests", "booking"))
 os.environ.setdefault("CITAS_TEST_PG_DSN", os.environ.get("CITAS_PG_DSN", ""))
-from bk_env import Env  # noqa: E402
+from bk_env import Env, free_port  # noqa: E402
 
 citasd, citasctl, client = sys.argv[1:4]
 nslots, soldout, conns, workers = (int(x) for x in sys.argv[4:8])
 run = "".join(random.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(5))
 office = "BNC" + run
+# The confirmation mails go to a local SMTP sink (loadtest/peers, built next to citasd): without one the outbox
+# sender's failed sends and their rescheduling would be counted as the booking path's PostgreSQL cost.
+sink_bin = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(citasd)))),
+                        "loadtest", "peers", "smtp-sink")
+sink_dir = tempfile.mkdtemp(prefix="bench-mail-")
+sink_port = free_port()
+sink = subprocess.Popen([sink_bin, "--port", str(sink_port), "--dir", sink_dir], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
 env = Env(citasd, citasctl, "bench-" + run, workers=workers,
-          extra={"CITAS_CAPTCHA_ACTIONS": "register,login", "CITAS_RATE_LIMITS": "", "CITAS_PG_POOL_SIZE": os.environ.get("BENCH_PG_POOL", "4")})
+          extra={"CITAS_CAPTCHA_ACTIONS": "register,login", "CITAS_RATE_LIMITS": "",
+                 "CITAS_PG_POOL_SIZE": os.environ.get("BENCH_PG_POOL", "4"),
+                 "CITAS_SMTP_URL": "smtp://127.0.0.1:%d" % sink_port, "CITAS_SMTP_STARTTLS": "none"})
 try:
     env.office(office, "America/Los_Angeles")
     local = ["2031-01-%02d %02d:%02d" % (6 + i // 96, 8 + (i % 96) // 12, (i % 12) * 5) for i in range(nslots)]
@@ -45,5 +57,10 @@ try:
                           capture_output=True, text=True).stdout.strip()
     print("check active_rows=%s seats=%d" % (rows, seats), flush=True)
     os.unlink(path)
+    mails = len(os.listdir(sink_dir))
+    print("check mails_delivered_by_now=%d" % mails, flush=True)  # the sender may still be at work
 finally:
     env.close()
+    sink.terminate()
+    sink.wait()
+    shutil.rmtree(sink_dir, ignore_errors=True)

@@ -295,15 +295,6 @@ static void on_slot_pg(const struct pg_reply *r, void *ctx)
     }
 }
 
-int bk_slot_office_known(struct bk_worker *bw, int64_t slot, char *office)
-{
-    struct slot_entry *e = slot_find(bw->slots, slot, 0);
-    if (e == NULL || e->state != SE_KNOWN)
-        return 0;
-    memcpy(office, e->office, sizeof(e->office));
-    return 1;
-}
-
 int bk_slot_office(struct bk_worker *bw, int64_t slot, char *office, bk_done_cb cb, void *ctx)
 {
     struct slot_entry *e = slot_find(bw->slots, slot, 0);

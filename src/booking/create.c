@@ -48,8 +48,8 @@ void bk_att_done(struct bk_attempt *a)
 {
     if (a->acct_prefetch == BK_ACCT_PENDING) /* (FIFO replies make this rare: after a timeout, say) */
         redis_detach(a->bw->redis, &a->acct);
-    /* ended by ACCOUNT or RESERVE: siteverify's verdict is moot; or before the rate verdict */
-    if (a->captcha_state == BK_CAPTCHA_PENDING || a->rate_state == BK_RATE_PENDING)
+    if (a->captcha_state ==
+        BK_CAPTCHA_PENDING) /* ended by ACCOUNT or RESERVE: siteverify's verdict is moot */
         guard_cancel(guard_for_worker(a->bw->w), a);
     free(a->captcha);
     server_async_release(a);
@@ -161,12 +161,16 @@ static void step_old(struct bk_attempt *a)
 
 /* --- RATE and CAPTCHA (guard) --- */
 
-/* Answers a rate verdict other than GUARD_OK. */
-static void rate_refusal(struct bk_attempt *a, int v, unsigned retry_after_s)
+static void on_rate(enum guard_verdict v, unsigned retry_after_s, void *ctx)
 {
+    struct bk_attempt *a = ctx;
     h2o_req_t *req = server_async_req(a);
     if (req == NULL) {
         bk_att_done(a);
+        return;
+    }
+    if (v == GUARD_OK) {
+        step_slot(a);
     } else if (v == GUARD_RATE_LIMITED) {
         char ra[24], d[120];
         snprintf(ra, sizeof(ra), "%u", retry_after_s > 0 ? retry_after_s : 1);
@@ -176,43 +180,6 @@ static void rate_refusal(struct bk_attempt *a, int v, unsigned retry_after_s)
     } else {
         bk_att_answer(a, 503, NULL, "Rate limiting");
     }
-}
-
-int bk_att_rate_cleared(struct bk_attempt *a)
-{
-    a->probe_in_flight = 0;
-    if (!a->rate_parallel || (a->rate_state == BK_RATE_DONE && a->rate_verdict == GUARD_OK))
-        return 1;
-    if (a->rate_state == BK_RATE_PENDING)
-        a->probe_dropped = 1; /* (replies are FIFO and the rate check went first: rare) */
-    else
-        rate_refusal(a, a->rate_verdict, a->rate_retry_s);
-    return 0;
-}
-
-static void on_rate(enum guard_verdict v, unsigned retry_after_s, void *ctx)
-{
-    struct bk_attempt *a = ctx;
-    a->rate_state = BK_RATE_DONE;
-    if (a->rate_parallel) {
-        a->rate_verdict = v;
-        a->rate_retry_s = retry_after_s;
-        if (a->probe_in_flight) /* its reply goes on (bk_att_rate_cleared()) */
-            return;
-        if (v != GUARD_OK)
-            rate_refusal(a, v, retry_after_s);
-        else if (a->probe_dropped) {
-            a->probe_dropped = 0;
-            bk_att_probe(a);
-        }
-        return;
-    }
-    if (server_async_req(a) == NULL)
-        bk_att_done(a);
-    else if (v == GUARD_OK)
-        step_slot(a);
-    else
-        rate_refusal(a, v, retry_after_s);
 }
 
 /* The answer to a captcha that did not pass; *penalty_ms > 0 when the account is benched first. */
@@ -280,18 +247,8 @@ static void step_rate(struct bk_attempt *a)
         snprintf(account, sizeof(account), "%" PRId64, a->acct.id);
         /* the document is not known yet (ACCOUNT comes after the probe): ip and account buckets apply */
         struct guard_subject subj = {.ip = a->ip, .account = account, .document = NULL};
-        if (guard_rate_check(g, "booking", &subj, on_rate, a) != 0) {
+        if (guard_rate_check(g, "booking", &subj, on_rate, a) != 0)
             bk_att_answer(a, 503, NULL, "Rate limiting");
-            return;
-        }
-        a->rate_state = BK_RATE_PENDING;
-        /* a new booking whose slot's office is known now probes in the same send as the rate check: one
-         * round trip less for every attempt; nothing is acted on before the rate verdict */
-        if (!a->reschedule && (a->office_given || bk_slot_office_known(a->bw, a->k.slot, a->k.office))) {
-            a->office_given = 1;
-            a->rate_parallel = 1;
-            step_slot(a);
-        }
         return;
     }
     step_slot(a);

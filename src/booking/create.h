@@ -13,10 +13,8 @@
 /* The steps timed for /metrics (stages.c): a mark records the time since the previous mark under the
  * step that has just ended. */
 enum bk_stage {
-    BK_STAGE_SESSION, /* parse, session, slot's office (and rate limits, unless they run beside the probe):
-                         up to the first probe */
-    BK_STAGE_PROBE,   /* the probe script (and the rate limits beside it): up to the captcha (or to the
-                         lottery's wait) */
+    BK_STAGE_SESSION, /* parse, session, rate limits, slot's office: up to the first probe */
+    BK_STAGE_PROBE,   /* the probe script: up to the captcha (or to the lottery's wait) */
     BK_STAGE_LOTTERY, /* the release lottery's wait */
     BK_STAGE_CAPTCHA, /* what a reserved seat still waits for siteverify (which runs beside ACCOUNT, RESERVE)
                        */
@@ -55,12 +53,6 @@ struct bk_attempt {
     /* the account's cache entry is read beside the probe (create.c): its state, and whether ACCOUNT waits */
     enum { BK_ACCT_NONE, BK_ACCT_PENDING, BK_ACCT_CACHED, BK_ACCT_MISS } acct_prefetch;
     int acct_waiting;
-    /* RATE runs beside PROBE for a new booking whose slot's office is known at once (create.c): the probe's
-     * reply is acted on only once the rate verdict is known (dropped and asked again if it came first) */
-    int rate_parallel, probe_in_flight, probe_dropped;
-    enum { BK_RATE_NONE, BK_RATE_PENDING, BK_RATE_DONE } rate_state;
-    int rate_verdict; /* enum guard_verdict, once DONE */
-    unsigned rate_retry_s;
     /* the answer to give once the seat is settled (or the penalty stored, bk_att_penalize()) */
     int fail_status, retry;
     const char *fail_title;
@@ -85,9 +77,6 @@ void bk_att_fail_reserved(struct bk_attempt *a, int status, const char *title, c
  */
 void bk_att_penalize(struct bk_attempt *a, uint64_t ms, int status, const char *title, const char *detail);
 
-/* create.c: the probe's reply came: 1 when it may be acted on now; 0 when the rate verdict that runs beside
- * it decides (it was refused: answered here; or not known yet: the probe is asked again once it is) */
-int bk_att_rate_cleared(struct bk_attempt *a);
 /* create.c: CAPTCHA, after a probe found a free seat: starts siteverify and, beside it, ACCOUNT */
 void bk_att_captcha(struct bk_attempt *a);
 /* create.c: RESERVE took a seat: goes on to INFO once the captcha passed (now, or when its verdict comes),

@@ -179,8 +179,6 @@ static void on_probed(struct redis_client *c, const redisReply *r, const char *e
 {
     (void)c;
     struct bk_attempt *a = ctx;
-    if (!bk_att_rate_cleared(a))
-        return;
     if (err != NULL || r->type != REDIS_REPLY_ARRAY || elem(r, 0) == NULL) {
         bk_att_answer(a, 503, NULL, "The seat store");
         return;
@@ -306,9 +304,7 @@ static int run_reserve(struct bk_attempt *a, int probe, redis_reply_cb cb)
 
 void bk_att_probe(struct bk_attempt *a)
 {
-    if (run_reserve(a, 1, on_probed) == 0)
-        a->probe_in_flight = 1;
-    else
+    if (run_reserve(a, 1, on_probed) != 0)
         bk_att_answer(a, 503, NULL, "The seat store");
 }
 

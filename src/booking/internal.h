@@ -110,8 +110,6 @@ void bk_account_forget(struct bk_worker *bw, int64_t id);
  * before cb(0)). */
 int bk_slot_office(struct bk_worker *bw, int64_t slot, char *office, bk_done_cb cb, void *ctx);
 void bk_slot_remember(struct bk_worker *bw, int64_t slot, const char *office);
-/* 1 (office written) when the slot's office is known now, without asking anyone; else 0. */
-int bk_slot_office_known(struct bk_worker *bw, int64_t slot, char *office);
 int bk_slotmap_create(struct bk_slotmap **out);
 void bk_slotmap_free(struct bk_slotmap *m);
 

@@ -77,44 +77,25 @@ static void on_acct_pg(const struct pg_reply *r, void *ctx)
     acct_finish(l, 0);
 }
 
-int bk_account_from_reply(const redisReply *reply, struct bk_account *a)
-{
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 5)
-        return 0;
-    for (size_t i = 0; i < 5; i++)
-        if (reply->element[i]->type != REDIS_REPLY_STRING)
-            return 0;
-    if (reply->element[3]->len == 0 || reply->element[4]->len == 0)
-        return 0;
-    copy_field(a->email, sizeof(a->email), reply->element[0]->str);
-    copy_field(a->lang, sizeof(a->lang), reply->element[1]->str);
-    copy_field(a->name, sizeof(a->name), reply->element[2]->str);
-    copy_field(a->doc_type, sizeof(a->doc_type), reply->element[3]->str);
-    copy_field(a->doc_number, sizeof(a->doc_number), reply->element[4]->str);
-    booking_doc_hash(a->doc_type, a->doc_number, a->doc_hash);
-    return 1;
-}
-
-static int acct_read(struct bk_worker *bw, int64_t id, redis_reply_cb cb, void *ctx)
-{
-    char key[64];
-    acct_key(key, id);
-    const char *argv[] = {"HMGET", key, "email", "lang", "name", "dt", "dn"};
-    return redis_command(bw->redis, cb, ctx, 7, argv, NULL);
-}
-
-int bk_account_peek(struct bk_worker *bw, struct bk_account *a, redis_reply_cb cb, void *ctx)
-{
-    return acct_read(bw, a->id, cb, ctx) == 0 ? 0 : -EIO;
-}
-
 static void on_acct_redis(struct redis_client *c, const redisReply *reply, const char *err, void *ctx)
 {
     (void)c;
     struct acct_load *l = ctx;
-    if (err == NULL && bk_account_from_reply(reply, l->a)) {
-        acct_finish(l, 0);
-        return;
+    if (err == NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5) {
+        int all = 1;
+        for (size_t i = 0; i < 5; i++)
+            all &= reply->element[i]->type == REDIS_REPLY_STRING;
+        if (all && reply->element[3]->len > 0 && reply->element[4]->len > 0) {
+            struct bk_account *a = l->a;
+            copy_field(a->email, sizeof(a->email), reply->element[0]->str);
+            copy_field(a->lang, sizeof(a->lang), reply->element[1]->str);
+            copy_field(a->name, sizeof(a->name), reply->element[2]->str);
+            copy_field(a->doc_type, sizeof(a->doc_type), reply->element[3]->str);
+            copy_field(a->doc_number, sizeof(a->doc_number), reply->element[4]->str);
+            booking_doc_hash(a->doc_type, a->doc_number, a->doc_hash);
+            acct_finish(l, 0);
+            return;
+        }
     }
     if (err != NULL) {
         acct_finish(l, -EIO);
@@ -136,7 +117,11 @@ int bk_account_load(struct bk_worker *bw, struct bk_account *a, bk_done_cb cb, v
     if (l == NULL)
         return -ENOMEM;
     *l = (struct acct_load){bw, a, cb, ctx};
-    if (acct_read(bw, a->id, on_acct_redis, l) != 0) {
+    char key[64];
+    acct_key(key, a->id);
+    const char *argv[] = {"HMGET", key, "email", "lang", "name", "dt", "dn"};
+    int rc = redis_command(bw->redis, on_acct_redis, l, 7, argv, NULL);
+    if (rc != 0) {
         free(l);
         return -EIO;
     }

@@ -35,7 +35,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +45,6 @@ static void step_slot(struct bk_attempt *a);
 
 void bk_att_done(struct bk_attempt *a)
 {
-    if (a->acct_prefetch == BK_ACCT_PENDING) /* (FIFO replies make this rare: after a timeout, say) */
-        redis_detach(a->bw->redis, &a->acct);
     if (a->captcha_state ==
         BK_CAPTCHA_PENDING) /* ended by ACCOUNT or RESERVE: siteverify's verdict is moot */
         guard_cancel(guard_for_worker(a->bw->w), a);
@@ -287,17 +284,6 @@ static void on_slot(int rc, void *ctx)
         step_slot(a);
 }
 
-static void on_account_peek(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
-{
-    (void)c;
-    struct bk_attempt *a = (struct bk_attempt *)((char *)ctx - offsetof(struct bk_attempt, acct));
-    a->acct_prefetch = err == NULL && bk_account_from_reply(r, &a->acct) ? BK_ACCT_CACHED : BK_ACCT_MISS;
-    if (a->acct_waiting) {
-        a->acct_waiting = 0;
-        bk_att_account(a);
-    }
-}
-
 static void step_slot(struct bk_attempt *a)
 {
     if (!a->office_given) {
@@ -321,10 +307,6 @@ static void step_slot(struct bk_attempt *a)
         return;
     }
     bk_att_mark(a, BK_STAGE_SESSION);
-    /* the account's cache entry goes in the same send as the probe: a seat found needs no round trip for it
-     */
-    if (a->acct_prefetch == BK_ACCT_NONE && bk_account_peek(a->bw, &a->acct, on_account_peek, &a->acct) == 0)
-        a->acct_prefetch = BK_ACCT_PENDING;
     bk_att_probe(a);
 }
 

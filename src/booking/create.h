@@ -50,9 +50,6 @@ struct bk_attempt {
     uint64_t penalty_ms;           /* a penalty to store after the seat is given back, before the answer */
     uint64_t mark_us;              /* monotonic clock at the last stage mark, 0 before the first */
     struct bk_attempt *group_next; /* the loop turn's group transaction (create_group.c) */
-    /* the account's cache entry is read beside the probe (create.c): its state, and whether ACCOUNT waits */
-    enum { BK_ACCT_NONE, BK_ACCT_PENDING, BK_ACCT_CACHED, BK_ACCT_MISS } acct_prefetch;
-    int acct_waiting;
     /* the answer to give once the seat is settled (or the penalty stored, bk_att_penalize()) */
     int fail_status, retry;
     const char *fail_title;

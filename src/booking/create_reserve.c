@@ -35,14 +35,6 @@ static void on_account(int rc, void *ctx)
 
 void bk_att_account(struct bk_attempt *a)
 {
-    if (a->acct_prefetch == BK_ACCT_PENDING) { /* read beside the probe, not answered yet */
-        a->acct_waiting = 1;
-        return;
-    }
-    if (a->acct_prefetch == BK_ACCT_CACHED) {
-        on_account(0, a);
-        return;
-    }
     if (bk_account_load(a->bw, &a->acct, on_account, a) != 0)
         bk_att_answer(a, 503, NULL, "The account store");
 }

@@ -97,11 +97,6 @@ struct bk_worker *bk_worker_of(h2o_req_t *req);
 
 /* Fills *a (a->id set by the caller); cb(0 | -ENOENT | -EIO) runs later, once. a must live until then. */
 int bk_account_load(struct bk_worker *bw, struct bk_account *a, bk_done_cb cb, void *ctx);
-/* Reads only the Redis cache of account a->id (no PostgreSQL): cb(reply) once, for bk_account_from_reply().
- * Returns 0 or -EIO (cb not called). Lets an attempt read the cache beside its probe. */
-int bk_account_peek(struct bk_worker *bw, struct bk_account *a, redis_reply_cb cb, void *ctx);
-/* Fills *a from a cache read's reply: 1 when the cache held the whole account, else 0 (a miss). */
-int bk_account_from_reply(const redisReply *reply, struct bk_account *a);
 /* Forgets the cached account (after its document may have changed). */
 void bk_account_forget(struct bk_worker *bw, int64_t id);
 

@@ -6,7 +6,8 @@ booking_group_ms = 1000 so that simultaneous bookings share one transaction dete
 - a group PostgreSQL refuses (one person booking two offices at once: the partial unique index fails the whole
   transaction): its bookings run one by one, the others are booked, the person gets exactly one booking and a
   409, and the refused seat goes back to Redis;
-- booking_group_max = 1 (a second citasd): every booking alone, no group transaction.
+- booking_group_max = 1 (a second citasd): every booking alone, no group transaction;
+- the booking route's rate limit: a refused attempt on a slot with seats gets its 429 and takes nothing.
 Usage: test_booking_group.py CITASD CITASCTL"""
 import os
 import random
@@ -43,6 +44,7 @@ try:
     slot = env.window(OFF, "passport_first", ["2030-07-01 10:00"], 20)[0]
     a_visa = env.window(OFF, "visa", ["2030-07-02 10:00"], 5)[0]
     b_visa = env.window(OFF2, "visa", ["2030-07-03 10:00"], 5)[0]
+    c_slot = env.window(OFF, "consular_id", ["2030-07-04 10:00"], 3)[0]
     people = env.citizens(20, "TBG" + run)
     sess = env.sessions([p[0] for p in people])
     env.start()
@@ -105,6 +107,20 @@ try:
     t.eq([st for st, _ in res], [201] * 3, "group_max 1: booked")
     g1 = metrics(env)
     t.eq(g1.get("commits_total", 0) - g0.get("commits_total", 0), 0, "group_max 1: no group transaction")
+    env.stop()
+
+    # --- the rate limit: its refusal comes before any seat is looked at ---
+    env.env["CITAS_RATE_LIMITS"] = "booking:account=2/60"
+    env.start()
+    p = sess[16]  # holds a visa booking: two attempts at it are refused (409), and use up the bucket
+    t.eq([env.http("POST", "/api/v1/appointments", {"slot": a_visa, "procedure": "visa"}, p)[0] for _ in range(2)],
+         [409, 409], "two refused attempts")
+    # (the office given, so the slot's office needs no look-up)
+    st, h, b = env.http("POST", "/api/v1/appointments", {"slot": c_slot, "procedure": "consular_id", "office": OFF}, p)
+    t.eq(st, 429, "the third attempt in the minute: 429 although its slot has seats (%r)" % b)
+    t.check(int(h.get("Retry-After", h.get("retry-after", "0"))) >= 1, "with Retry-After")
+    t.eq(env.redis("SCARD", "cal:{%s}:free:%d" % (OFF, c_slot)), 3, "the seat the probe saw was not taken")
+    t.eq(psql("SELECT count(*) FROM appointments WHERE slot_id = :'p1'", c_slot), [["0"]], "no row")
 finally:
     env.close()
 sys.exit(t.finish())

@@ -183,17 +183,13 @@ void bk_group_add(struct bk_attempt *a)
         bk_group_flush(bw);
         return;
     }
-    if (bw->ngroup > 1)
+    if (bw->ngroup > 1 || bw->group_timer_armed)
         return; /* already scheduled */
     if (bw->group_ms > 0) {
-        if (!bw->group_timer_armed) {
-            bw->group_timer.cb = on_group_timer;
-            bw->group_timer.data = bw;
-            if (ring_timeout(bw->ring, &bw->group_timer, bw->group_ms) == 0) {
-                bw->group_timer_armed = 1;
-                return;
-            }
-        } else {
+        bw->group_timer.cb = on_group_timer;
+        bw->group_timer.data = bw;
+        if (ring_timeout(bw->ring, &bw->group_timer, bw->group_ms) == 0) {
+            bw->group_timer_armed = 1;
             return;
         }
     }

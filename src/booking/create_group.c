@@ -1,8 +1,8 @@
 /*
- * PERSIST for the new bookings of one loop turn: one transaction, one multi-row INSERT of appointments and
- * one of their booking events (with their audit rows, by trigger), then each confirmation mail (DESIGN §3).
- * Under a surge many reservations come back from Redis in the same turn; sharing one commit and two
- * statements among them costs PostgreSQL much less than a transaction each.
+ * PERSIST for the new bookings of one loop turn: one transaction, one statement inserting the appointments
+ * and their booking events (with their audit rows, by trigger), then each confirmation mail (DESIGN §3).
+ * Under a surge many reservations come back from Redis in the same turn; sharing one commit and one
+ * statement among them costs PostgreSQL much less than a transaction each.
  *
  * A group of one runs the one-booking transaction of create_persist.c. When PostgreSQL refuses a group
  * (one booking's constraint fails the whole transaction, so nothing of it was committed), each of its
@@ -29,20 +29,22 @@ struct bk_group {
 
 enum { COL_CODE, COL_SLOT, COL_SEAT, COL_OFFICE, COL_PROC, COL_ACCT, COL_DOCTYPE, COL_DOCNUM, COL_IP, NCOLS };
 
+/* The events come from the rows the INSERT returns (no second look-up by code); the audit trigger and the
+ * foreign key checks run at the end of the statement and see the appointments. */
 static const char insert_sql[] =
-    "INSERT INTO appointments (code, slot_id, seat, office_code, procedure_code, account_id, document_type, "
-    "document_number) "
-    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::bigint[], "
-    "$7::text[], "
-    "$8::text[]) RETURNING code";
-static const char events_sql[] =
-    "INSERT INTO booking_events (appointment_id, action, account_id, client_ip, detail) "
-    "SELECT a.id, 'booked', a.account_id, e.ip, jsonb_build_object('slot', a.slot_id, 'seat', a.seat, "
-    "'from', "
-    "NULL::text) "
-    "FROM unnest($1::text[], $2::inet[]) WITH ORDINALITY AS e(code, ip, n) JOIN appointments a ON a.code = "
-    "e.code "
-    "ORDER BY e.n";
+    "WITH ins AS ("
+    " INSERT INTO appointments (code, slot_id, seat, office_code, procedure_code, account_id, document_type,"
+    " document_number)"
+    " SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::bigint[],"
+    " $7::text[], $8::text[])"
+    " RETURNING id, code, slot_id, seat, account_id), "
+    "ev AS ("
+    " INSERT INTO booking_events (appointment_id, action, account_id, client_ip, detail)"
+    " SELECT ins.id, 'booked', ins.account_id, e.ip,"
+    " jsonb_build_object('slot', ins.slot_id, 'seat', ins.seat, 'from', NULL::text)"
+    " FROM unnest($1::text[], $9::inet[]) WITH ORDINALITY AS e(code, ip, n) JOIN ins ON ins.code = e.code"
+    " ORDER BY e.n) "
+    "SELECT code FROM ins";
 
 static void one_by_one(struct bk_attempt **a, size_t n)
 {
@@ -106,12 +108,11 @@ static int commit_group(struct bk_worker *bw, struct bk_group *g)
     const char *v[NCOLS];
     for (int c = 0; c < NCOLS; c++)
         v[c] = pg_array_text(&col[c]);
-    const char *ev[] = {v[COL_CODE], v[COL_IP]};
     struct pg_tx *tx = pg_tx_begin(bw->pg);
     int rc = tx == NULL ? -1 : 0;
     /* a NULL array (out of memory) makes pg_tx_add() fail, and with it the commit */
     if (rc == 0)
-        rc = pg_tx_add(tx, insert_sql, 8, v) != 0 || pg_tx_add(tx, events_sql, 2, ev) != 0 ? -1 : 0;
+        rc = pg_tx_add(tx, insert_sql, NCOLS, v) != 0 ? -1 : 0;
     for (size_t i = 0; rc == 0 && i < g->n; i++)
         if (g->a[i]->acct.email[0] != '\0' && bk_att_add_mail(g->a[i], tx) != 0)
             rc = -1;

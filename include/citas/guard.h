@@ -100,6 +100,19 @@ typedef void (*guard_captcha_cb)(enum guard_verdict v, void *ctx);
 int guard_verify_captcha(struct guard *g, const char *action, const char *response, const char *remote_ip,
                          guard_captcha_cb cb, void *ctx);
 
+/*
+ * For a caller that claims the response itself, inside a Redis script of its own, so that the claim rides
+ * with other work in one round trip (booking's probe does). guard_captcha_claim_key() writes the claim's
+ * key, `prefix` + "captcha:" + the response's SHA-256 in hex, to out (cap >= strlen(prefix) + 73; -ENOSPC
+ * otherwise); the caller SETs it NX with guard_captcha_reuse_ttl_s() seconds to live. Once it holds the
+ * claim, guard_verify_claimed() is guard_verify_captcha() without the claim step: siteverify at once, and
+ * the key deleted again if siteverify gives no verdict. -EINVAL without a key.
+ */
+int guard_captcha_claim_key(const char *response, const char *prefix, char *out, size_t cap);
+unsigned guard_captcha_reuse_ttl_s(const struct guard *g);
+int guard_verify_claimed(struct guard *g, const char *action, const char *response, const char *remote_ip,
+                         const char *claim_key, guard_captcha_cb cb, void *ctx);
+
 /* Who makes a request; NULL or "" fields are unknown and their buckets are not consulted. */
 struct guard_subject {
     const char *ip;

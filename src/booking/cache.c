@@ -22,6 +22,7 @@ struct acct_load {
     struct bk_account *a;
     bk_done_cb cb;
     void *ctx;
+    int cache_only;
 };
 
 static void acct_key(char *out, int64_t id)
@@ -101,6 +102,10 @@ static void on_acct_redis(struct redis_client *c, const redisReply *reply, const
         acct_finish(l, -EIO);
         return;
     }
+    if (l->cache_only) {
+        acct_finish(l, -EAGAIN);
+        return;
+    }
     char id[24];
     snprintf(id, sizeof(id), "%" PRId64, l->a->id);
     const char *v[] = {id};
@@ -111,12 +116,12 @@ static void on_acct_redis(struct redis_client *c, const redisReply *reply, const
         acct_finish(l, -EIO);
 }
 
-int bk_account_load(struct bk_worker *bw, struct bk_account *a, bk_done_cb cb, void *ctx)
+int bk_account_load(struct bk_worker *bw, struct bk_account *a, int cache_only, bk_done_cb cb, void *ctx)
 {
     struct acct_load *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return -ENOMEM;
-    *l = (struct acct_load){bw, a, cb, ctx};
+    *l = (struct acct_load){bw, a, cb, ctx, cache_only};
     char key[64];
     acct_key(key, a->id);
     const char *argv[] = {"HMGET", key, "email", "lang", "name", "dt", "dn"};

@@ -3,19 +3,21 @@
  * POST /api/v1/appointments/{code}/reschedule {slot[, office]}: one state machine, one function per step.
  *
  *   SESSION → [OLD: the appointment being rescheduled] → RATE → SLOT (which office) → PROBE (the reserve
- *   script taking nothing: refusals, not open yet and sold out end here, before the captcha is spent and
- *   the account looked up, so losing attempts never reach siteverify or PostgreSQL) → CAPTCHA (new
- *   bookings only) started, and beside it ACCOUNT (document, email: Redis cache, PostgreSQL on a miss) →
- *   RESERVE (Lua); a seat taken waits for the captcha's verdict (given back, and the refusal answered, if
- *   it fails; a refusal of ACCOUNT or RESERVE is answered at once and the verdict dropped) → INFO (names) →
- *   PERSIST (one transaction) → CONFIRM (Lua) → 201
+ *   script taking nothing: refusals, not open yet and sold out end here, before the captcha is spent, so
+ *   losing attempts never reach siteverify or PostgreSQL; when it finds a seat it also claims the captcha
+ *   response, SET NX in the office's keys) with ACCOUNT (document, email: Redis cache, PostgreSQL on a
+ *   miss) sent beside it → CAPTCHA (new bookings only: siteverify) started → RESERVE (Lua) once the
+ *   account is known; a seat taken waits for the captcha's verdict (given back, and the refusal answered,
+ *   if it fails; a refusal of ACCOUNT or RESERVE is answered at once and the verdict dropped) → INFO
+ *   (names) → PERSIST (one transaction) → 201, with CONFIRM (Lua) sent beside the answer
  *   any failure after RESERVE → RELEASE (Lua) → the answer (or back to RESERVE for a seat PostgreSQL says
  *   is taken, or a code collision)
  *
  * The state lives in one struct from server_async_alloc(). Nothing is released while a backend call is
  * pending, so callbacks never need detaching, except the captcha's, which runs beside ACCOUNT and RESERVE:
- * bk_att_done() cancels it when they end the attempt first; once a seat is reserved the machine runs to its
- * end even if the client has gone (only the answer is skipped). "office" in the body is optional: without it
+ * bk_att_done() cancels it when they end the attempt first; an attempt answered while ACCOUNT is out is
+ * released by ACCOUNT's callback. Once a seat is reserved the machine runs to its end even if the client
+ * has gone (only the answer is skipped). "office" in the body is optional: without it
  * the slot's office comes from a per-worker cache (cache.c).
  *
  * Files, by state: this one parses and runs SESSION, OLD, RATE, SLOT and CAPTCHA; create_reserve.c PROBE,
@@ -45,9 +47,12 @@ static void step_slot(struct bk_attempt *a);
 
 void bk_att_done(struct bk_attempt *a)
 {
-    if (a->captcha_state ==
-        BK_CAPTCHA_PENDING) /* ended by ACCOUNT or RESERVE: siteverify's verdict is moot */
+    if (a->captcha_state == BK_CAPTCHA_PENDING) { /* ended by ACCOUNT or RESERVE: the verdict is moot */
         guard_cancel(guard_for_worker(a->bw->w), a);
+        a->captcha_state = BK_CAPTCHA_NONE;
+    }
+    if (bk_att_account_pending(a)) /* its callback releases the attempt */
+        return;
     free(a->captcha);
     server_async_release(a);
 }
@@ -202,6 +207,15 @@ static void captcha_refusal(const struct bk_attempt *a, int v, int *status, cons
     }
 }
 
+void bk_att_captcha_refused(struct bk_attempt *a, int verdict)
+{
+    int status;
+    const char *title, *detail;
+    uint64_t penalty_ms;
+    captcha_refusal(a, verdict, &status, &title, &detail, &penalty_ms);
+    bk_att_penalize(a, penalty_ms, status, title, detail);
+}
+
 /* The seat is held and the captcha's verdict is known: INFO, or the seat back and the refusal. */
 static void after_captcha(struct bk_attempt *a)
 {
@@ -256,9 +270,12 @@ void bk_att_captcha(struct bk_attempt *a)
     bk_att_mark(a, BK_STAGE_PROBE);
     struct guard *g = guard_for_worker(a->bw->w);
     if (g != NULL && !a->reschedule) {
-        /* siteverify takes tens of milliseconds: ACCOUNT and RESERVE run meanwhile, and a seat they take
-         * waits for the verdict (given back if the captcha fails) */
-        if (guard_verify_captcha(g, "booking", a->captcha, a->ip, on_captcha, a) != 0) {
+        /* siteverify takes tens of milliseconds: RESERVE (and ACCOUNT, if still out) runs meanwhile, and a
+         * seat it takes waits for the verdict (given back if the captcha fails) */
+        int rc = a->claim_key[0] != '\0' /* the probe has claimed the response */
+                     ? guard_verify_claimed(g, "booking", a->captcha, a->ip, a->claim_key, on_captcha, a)
+                     : guard_verify_captcha(g, "booking", a->captcha, a->ip, on_captcha, a);
+        if (rc != 0) {
             bk_att_answer(a, 503, NULL, "Captcha verification");
             return;
         }

@@ -18,7 +18,7 @@ enum bk_stage {
     BK_STAGE_LOTTERY, /* the release lottery's wait */
     BK_STAGE_CAPTCHA, /* what a reserved seat still waits for siteverify (which runs beside ACCOUNT, RESERVE)
                        */
-    BK_STAGE_RESERVE, /* account and the reserve script, from the probe's end */
+    BK_STAGE_RESERVE, /* the reserve script (and an account still out), from the probe's end */
     BK_STAGE_PERSIST, /* names and the PostgreSQL transaction */
     BK_STAGE_CONFIRM, /* the confirm script */
     BK_STAGES
@@ -47,6 +47,14 @@ struct bk_attempt {
     enum { BK_CAPTCHA_NONE, BK_CAPTCHA_PENDING, BK_CAPTCHA_DONE } captcha_state;
     int captcha_verdict; /* enum guard_verdict, once DONE */
     int seat_waiting;
+    /* the probe claims the captcha response (SET NX in the office's keys) when it finds a seat, so that
+     * siteverify starts right after it: the claim's key and this attempt's value in it */
+    char claim_key[BK_KEY_MAX];
+    char claim_token[24];
+    /* ACCOUNT runs beside the first PROBE: its state, its result once DONE, and whether the attempt waits
+     * for it (after the probe) or has ended meanwhile (released when it comes back) */
+    enum { BK_ACCT_NONE, BK_ACCT_PENDING, BK_ACCT_DONE } acct_state;
+    int acct_rc, acct_waiting, ended;
     uint64_t penalty_ms;           /* a penalty to store after the seat is given back, before the answer */
     uint64_t mark_us;              /* monotonic clock at the last stage mark, 0 before the first */
     struct bk_attempt *group_next; /* the loop turn's group transaction (create_group.c) */
@@ -74,14 +82,20 @@ void bk_att_fail_reserved(struct bk_attempt *a, int status, const char *title, c
  */
 void bk_att_penalize(struct bk_attempt *a, uint64_t ms, int status, const char *title, const char *detail);
 
-/* create.c: CAPTCHA, after a probe found a free seat: starts siteverify and, beside it, ACCOUNT */
+/* create.c: CAPTCHA, after a probe found a free seat: starts siteverify (the probe claimed the response),
+ * then RESERVE once ACCOUNT (started beside the probe) is known */
 void bk_att_captcha(struct bk_attempt *a);
+/* create.c: the answer to a captcha that did not pass (enum guard_verdict), no seat held */
+void bk_att_captcha_refused(struct bk_attempt *a, int verdict);
 /* create.c: RESERVE took a seat: goes on to INFO once the captcha passed (now, or when its verdict comes),
  * or gives the seat back and answers the refusal */
 void bk_att_reserved(struct bk_attempt *a);
-/* create_reserve.c: PROBE (the reserve script taking nothing), then (after CAPTCHA) ACCOUNT and RESERVE */
+/* create_reserve.c: PROBE (the reserve script taking nothing; the first one starts ACCOUNT beside it),
+ * then (after CAPTCHA) RESERVE once the account is known */
 void bk_att_probe(struct bk_attempt *a);
 void bk_att_account(struct bk_attempt *a);
+/* create_reserve.c: 1 while ACCOUNT is still out (bk_att_done() then leaves the release to its callback) */
+int bk_att_account_pending(struct bk_attempt *a);
 void bk_att_reserve(struct bk_attempt *a);
 /* create_persist.c: INFO, then PERSIST and CONFIRM; RELEASE after a failure */
 void bk_att_info(struct bk_attempt *a);

@@ -178,48 +178,59 @@ void bk_att_persist_one(struct bk_attempt *a)
 
 /* --- CONFIRM --- */
 
+/* The 201 (200 for a reschedule), when the client is still there. */
+static void answer_booked(struct bk_attempt *a)
+{
+    h2o_req_t *req = server_async_req(a);
+    if (req == NULL)
+        return;
+    int en = strcmp(a->acct.lang, "en") == 0;
+    struct bk_view v = {.code = a->k.code,
+                        .state = "active",
+                        .office = a->k.office,
+                        .office_name = en ? a->info.office_name_en : a->info.office_name_es,
+                        .procedure = a->procedure,
+                        .procedure_name = en ? a->info.proc_name_en : a->info.proc_name_es,
+                        .local = a->local,
+                        .time_zone = a->info.time_zone,
+                        .address = a->info.address,
+                        .slot = a->k.slot,
+                        .start = a->start,
+                        .seat = a->k.seat};
+    struct json_buf b;
+    json_buf_init(&b, &req->pool);
+    bk_json_appointment(&b, NULL, &v);
+    char loc[64];
+    snprintf(loc, sizeof(loc), "/api/v1/appointments/%s", a->k.code);
+    server_add_header(req, "location", loc);
+    server_send_json(req, a->reschedule ? 200 : 201, b.base, b.len);
+}
+
 static void on_confirmed(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
 {
     (void)c;
     (void)r;
     struct bk_attempt *a = ctx;
     bk_att_mark(a, BK_STAGE_CONFIRM);
-    /* The booking is durable: it stands. If Redis missed the confirm, reconciliation repeats it. */
-    if (err != NULL)
+    if (err != NULL) /* the booking stands; reconciliation repeats the confirm */
         bk_reconcile_start(a->bw, &a->k);
-    h2o_req_t *req = server_async_req(a);
-    if (req != NULL) {
-        int en = strcmp(a->acct.lang, "en") == 0;
-        struct bk_view v = {.code = a->k.code,
-                            .state = "active",
-                            .office = a->k.office,
-                            .office_name = en ? a->info.office_name_en : a->info.office_name_es,
-                            .procedure = a->procedure,
-                            .procedure_name = en ? a->info.proc_name_en : a->info.proc_name_es,
-                            .local = a->local,
-                            .time_zone = a->info.time_zone,
-                            .address = a->info.address,
-                            .slot = a->k.slot,
-                            .start = a->start,
-                            .seat = a->k.seat};
-        struct json_buf b;
-        json_buf_init(&b, &req->pool);
-        bk_json_appointment(&b, NULL, &v);
-        char loc[64];
-        snprintf(loc, sizeof(loc), "/api/v1/appointments/%s", a->k.code);
-        server_add_header(req, "location", loc);
-        server_send_json(req, a->reschedule ? 200 : 201, b.base, b.len);
-    }
-    atomic_fetch_add(a->reschedule ? &bk_counters.rescheduled : &bk_counters.booked, 1);
     bk_att_done(a);
 }
 
+/*
+ * The booking is committed, so it stands whatever Redis does next: the answer goes now, and the confirm
+ * script (hold -> booking) beside it. A confirm that fails is repeated by reconciliation, as before; one
+ * that runs after the citizen's next step (a cancel or reschedule of this appointment already answered)
+ * leaves the seat that step freed alone (confirm.lua).
+ */
 void bk_att_confirm(struct bk_attempt *a)
 {
     bk_att_mark(a, BK_STAGE_PERSIST);
+    answer_booked(a);
+    atomic_fetch_add(a->reschedule ? &bk_counters.rescheduled : &bk_counters.booked, 1);
     if (bk_run_confirm(a->bw, &a->k, on_confirmed, a) != 0) {
         bk_reconcile_start(a->bw, &a->k);
-        on_confirmed(NULL, NULL, NULL, a);
+        bk_att_done(a);
     }
 }
 

@@ -2,6 +2,8 @@
  * script's refusals (sold out with the next dates, not open yet, already booked with the stale-key check). */
 #include "create.h"
 
+#include "citas/guard.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -12,20 +14,29 @@
 
 static void check_stale(struct bk_attempt *a, const char *code);
 
-/* --- ACCOUNT --- */
+/* --- ACCOUNT: read from the Redis cache beside the first probe, used once the probe has found a seat
+ * (an account not in the cache is read from PostgreSQL then: losing attempts never reach it) --- */
 
-static void on_account(int rc, void *ctx)
+static void start_account(struct bk_attempt *a, int cache_only);
+
+/* The account is known and the probe found a seat: RESERVE, or the account's refusal. */
+static void account_known(struct bk_attempt *a)
 {
-    struct bk_attempt *a = ctx;
     if (server_async_req(a) == NULL) {
         bk_att_done(a);
         return;
     }
-    if (rc == -ENOENT) {
+    if (a->acct_rc == -EAGAIN) { /* not cached: PostgreSQL now */
+        start_account(a, 0);
+        if (a->acct_state == BK_ACCT_DONE)
+            account_known(a);
+        return;
+    }
+    if (a->acct_rc == -ENOENT) {
         bk_att_answer(a, 403, "Forbidden", "This account has no identity document on file and cannot book.");
         return;
     }
-    if (rc != 0) {
+    if (a->acct_rc != 0) {
         bk_att_answer(a, 503, NULL, "The account store");
         return;
     }
@@ -33,10 +44,42 @@ static void on_account(int rc, void *ctx)
     bk_att_reserve(a);
 }
 
+static void on_account(int rc, void *ctx)
+{
+    struct bk_attempt *a = ctx;
+    a->acct_state = BK_ACCT_DONE;
+    a->acct_rc = rc;
+    if (a->ended) /* the attempt was answered while the account was out */
+        bk_att_done(a);
+    else if (a->acct_waiting)
+        account_known(a);
+    /* else the probe is still out: bk_att_account() goes on once it finds a seat */
+}
+
+static void start_account(struct bk_attempt *a, int cache_only)
+{
+    a->acct_state = BK_ACCT_PENDING;
+    if (bk_account_load(a->bw, &a->acct, cache_only, on_account, a) != 0) {
+        a->acct_state = BK_ACCT_DONE;
+        a->acct_rc = -EIO;
+    }
+}
+
+int bk_att_account_pending(struct bk_attempt *a)
+{
+    if (a->acct_state != BK_ACCT_PENDING)
+        return 0;
+    a->ended = 1;
+    return 1;
+}
+
 void bk_att_account(struct bk_attempt *a)
 {
-    if (bk_account_load(a->bw, &a->acct, on_account, a) != 0)
-        bk_att_answer(a, 503, NULL, "The account store");
+    if (a->acct_state == BK_ACCT_NONE)
+        start_account(a, 0);
+    a->acct_waiting = 1;
+    if (a->acct_state == BK_ACCT_DONE)
+        account_known(a);
 }
 
 /* --- PROBE and RESERVE: the Lua script --- */
@@ -190,6 +233,8 @@ static void refused(struct bk_attempt *a, const redisReply *r, const char *what)
 {
     if (strcmp(what, "sold_out") == 0) {
         sold_out(a, r);
+    } else if (strcmp(what, "captcha_reused") == 0) {
+        bk_att_captcha_refused(a, GUARD_CAPTCHA_REUSED);
     } else if (strcmp(what, "no_slot") == 0) {
         bk_att_answer(a, 404, "No such slot", "slot: there is no slot with this id in this office.");
     } else if (strcmp(what, "wrong_procedure") == 0) {
@@ -269,7 +314,7 @@ static void check_stale(struct bk_attempt *a, const char *code)
 static int run_reserve(struct bk_attempt *a, int probe, redis_reply_cb cb)
 {
     char slotk[BK_KEY_MAX], freek[BK_KEY_MAX], holds[BK_KEY_MAX], proc[BK_KEY_MAX], id[24], ttl[24], next[8],
-        spread[16];
+        spread[16], claim_ttl[16];
     bk_key_slot(slotk, a->k.office, a->k.slot);
     bk_key_free(freek, a->k.office, a->k.slot);
     bk_key_holds(holds, a->k.office);
@@ -278,11 +323,15 @@ static int run_reserve(struct bk_attempt *a, int probe, redis_reply_cb cb)
     snprintf(ttl, sizeof(ttl), "%" PRIu64, a->bw->hold_ttl_ms);
     snprintf(next, sizeof(next), "%" PRIu64, a->bw->next_dates);
     snprintf(spread, sizeof(spread), "%u", (unsigned)arc4random_uniform(1u << 30));
-    /* a probe has no person key yet: KEYS[4] is then another key of the office (hash slot routing) */
+    int claim = probe && a->claim_key[0] != '\0';
+    struct guard *g = guard_for_worker(a->bw->w);
+    snprintf(claim_ttl, sizeof(claim_ttl), "%u", g != NULL ? guard_captcha_reuse_ttl_s(g) : 150);
+    /* a probe has no person key: KEYS[4] is then the captcha's claim, or another key of the office (hash
+     * slot routing) */
     const char *argv[] = {slotk,
                           freek,
                           holds,
-                          probe ? holds : a->k.person_key,
+                          probe ? (claim ? a->claim_key : holds) : a->k.person_key,
                           proc,
                           id,
                           a->procedure,
@@ -290,12 +339,34 @@ static int run_reserve(struct bk_attempt *a, int probe, redis_reply_cb cb)
                           a->reschedule ? a->old_code : "",
                           next,
                           probe ? "probe" : "",
-                          spread};
-    return redis_evalsha(a->bw->redis, a->bw->reserve, 5, 12, argv, NULL, cb, a);
+                          spread,
+                          claim ? a->claim_token : "",
+                          claim_ttl};
+    return redis_evalsha(a->bw->redis, a->bw->reserve, 5, 14, argv, NULL, cb, a);
+}
+
+/* The probe claims the captcha response when it finds a seat (a new booking with a response to check). */
+static void prepare_claim(struct bk_attempt *a)
+{
+    struct guard *g = guard_for_worker(a->bw->w);
+    if (a->reschedule || g == NULL || !guard_needs_captcha(g, "booking") || a->captcha == NULL ||
+        a->captcha[0] == '\0' || strlen(a->captcha) > GUARD_MAX_RESPONSE)
+        return; /* guard_verify_captcha() answers these (no captcha needed, missing, invalid) */
+    char prefix[BK_KEY_MAX];
+    snprintf(prefix, sizeof(prefix), "bk:{%s}:", a->k.office);
+    if (guard_captcha_claim_key(a->captcha, prefix, a->claim_key, sizeof(a->claim_key)) != 0) {
+        a->claim_key[0] = '\0';
+        return;
+    }
+    snprintf(a->claim_token, sizeof(a->claim_token), "%08x%08x", arc4random(), arc4random());
 }
 
 void bk_att_probe(struct bk_attempt *a)
 {
+    if (a->acct_state == BK_ACCT_NONE) { /* the first probe: the account is read beside it */
+        prepare_claim(a);
+        start_account(a, 1);
+    }
     if (run_reserve(a, 1, on_probed) != 0)
         bk_att_answer(a, 503, NULL, "The seat store");
 }

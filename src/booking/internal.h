@@ -95,8 +95,9 @@ struct bk_worker {
 
 struct bk_worker *bk_worker_of(h2o_req_t *req);
 
-/* Fills *a (a->id set by the caller); cb(0 | -ENOENT | -EIO) runs later, once. a must live until then. */
-int bk_account_load(struct bk_worker *bw, struct bk_account *a, bk_done_cb cb, void *ctx);
+/* Fills *a (a->id set by the caller) from the Redis cache, or from PostgreSQL on a miss (cache_only: the miss
+ * is -EAGAIN instead); cb(0 | -ENOENT | -EIO | -EAGAIN) runs later, once. a must live until then. */
+int bk_account_load(struct bk_worker *bw, struct bk_account *a, int cache_only, bk_done_cb cb, void *ctx);
 /* Forgets the cached account (after its document may have changed). */
 void bk_account_forget(struct bk_worker *bw, int64_t id);
 

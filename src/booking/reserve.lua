@@ -4,13 +4,17 @@
 -- KEYS[4] bk:{OFF}:person:<doc_hash>:<procedure>   KEYS[5] cal:{OFF}:proc:<procedure>
 -- ARGV[1] slot id   ARGV[2] procedure   ARGV[3] hold TTL (ms)
 -- ARGV[4] code of the appointment being rescheduled ("" for a new booking)   ARGV[5] next dates wanted
--- ARGV[6] "probe": check everything but the person and take nothing (KEYS[4] is then any key of the
---         office); answers {"free"} when a seat is there.
--- ARGV[7] a random non-negative integer: where each day's choice of a suggested slot starts. Attempts probe first so that the losers of a
---         sold-out slot are answered before the account is even looked up (no PostgreSQL for them).
+-- ARGV[6] "probe": check everything but the person and take nothing (KEYS[4] is then the captcha's claim
+--         or any key of the office); answers {"free"} when a seat is there. Attempts probe first so that
+--         the losers of a sold-out slot are answered before the captcha is spent (no siteverify, no
+--         PostgreSQL for them).
+-- ARGV[7] a random non-negative integer: where each day's choice of a suggested slot starts.
+-- ARGV[8] probe only, may be "": this attempt's token for the captcha response's claim, KEYS[4] (in the
+--         office's keys): a probe that finds a seat claims the response (SET with ARGV[9] seconds to live)
+--         unless another attempt holds the claim ({"captcha_reused"}); the same attempt probing again keeps it.
 -- Replies: {"ok", seat, start, local, window}, {"no_slot"}, {"wrong_procedure"}, {"closed"}, {"past"},
 -- {"not_released", release_ms}, {"already", person_value}, {"sold_out", id1, start1, local1, id2, ...},
--- {"free", release_ms, now_ms} (probe only)
+-- {"free", release_ms, now_ms}, {"captcha_reused"} (probe only)
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tag = string.match(KEYS[1], '^cal:({[^}]*}):')
@@ -125,6 +129,13 @@ reclaim()
 local seat = nil
 if probe then
     if redis.call('SCARD', KEYS[2]) > 0 then
+        if ARGV[8] and ARGV[8] ~= '' then
+            local c = redis.call('GET', KEYS[4])
+            if c and c ~= ARGV[8] then
+                return {'captcha_reused'}
+            end
+            redis.call('SET', KEYS[4], ARGV[8], 'EX', ARGV[9])
+        end
         return {'free', s[5] or '0', tostring(now_ms)}
     end
 else

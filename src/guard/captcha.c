@@ -41,50 +41,23 @@ static size_t add_field(char *buf, size_t o, const char *name, const char *value
     return o;
 }
 
-int guard_captcha_start(struct guard_call *c, const char *response, const char *remote_ip)
+int guard_captcha_claim_key(const char *response, const char *prefix, char *out, size_t cap)
 {
-    struct guard *g = c->g;
-    size_t rlen = strlen(response);
-    if (rlen > GUARD_MAX_RESPONSE) {
-        guard_call_answer_later(c, GUARD_CAPTCHA_INVALID, 0);
-        return 0;
-    }
-    if (remote_ip != NULL && strlen(remote_ip) > GUARD_MAX_SUBJECT)
-        remote_ip = NULL;
-
     unsigned char md[SHA256_DIGEST_LENGTH];
-    if (SHA256((const unsigned char *)response, rlen, md) == NULL)
+    size_t plen = strlen(prefix);
+    if (cap < plen + sizeof("captcha:") + 2 * SHA256_DIGEST_LENGTH)
+        return -ENOSPC;
+    if (SHA256((const unsigned char *)response, strlen(response), md) == NULL)
         return -ENOMEM;
-    size_t klen = strlen(g->prefix) + sizeof("captcha:") + 2 * SHA256_DIGEST_LENGTH;
-    c->claim_key = malloc(klen);
-    size_t cap =
-        64 + 3 * (strlen(g->secret) + rlen + (remote_ip ? strlen(remote_ip) : 0) + strlen(g->sitekey));
-    c->form = malloc(cap);
-    if (c->claim_key == NULL || c->form == NULL)
-        return -ENOMEM;
-    int k = snprintf(c->claim_key, klen, "%scaptcha:", g->prefix);
+    int k = snprintf(out, cap, "%scaptcha:", prefix);
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        k += snprintf(c->claim_key + k, klen - (size_t)k, "%02x", md[i]);
-
-    size_t o = add_field(c->form, 0, "secret", g->secret);
-    o = add_field(c->form, o, "response", response);
-    if (remote_ip != NULL && remote_ip[0] != '\0')
-        o = add_field(c->form, o, "remoteip", remote_ip);
-    if (g->sitekey[0] != '\0')
-        o = add_field(c->form, o, "sitekey", g->sitekey);
-    c->form[o] = '\0';
-    c->form_len = o;
-
-    char ttl[16];
-    snprintf(ttl, sizeof(ttl), "%u", (unsigned)g->reuse_ttl_s);
-    const char *argv[] = {"SET", c->claim_key, "1", "NX", "EX", ttl};
-    c->stage = GUARD_STAGE_REDIS;
-    int rc = redis_command(g->redis, on_claim, c, 6, argv, NULL);
-    if (rc == -ENOMEM)
-        return rc;
-    if (rc != 0)
-        guard_call_answer_later(c, GUARD_UNAVAILABLE, 0);
+        k += snprintf(out + k, cap - (size_t)k, "%02x", md[i]);
     return 0;
+}
+
+unsigned guard_captcha_reuse_ttl_s(const struct guard *g)
+{
+    return g->reuse_ttl_s;
 }
 
 static void on_ignore(struct redis_client *rc, const redisReply *reply, const char *err, void *ctx)
@@ -100,11 +73,74 @@ static void release_claim(struct guard_call *c)
                         NULL); /* best effort: the TTL ends it anyway */
 }
 
+/* The response is claimed: POST it to siteverify. -1 (claim released) when the transfer cannot start. */
+static int post_siteverify(struct guard_call *c)
+{
+    struct guard *g = c->g;
+    c->stage = GUARD_STAGE_CURL;
+    if (curl_client_post(g->curl, g->siteverify_url, "application/x-www-form-urlencoded", c->form,
+                         c->form_len, g->timeout_ms, on_siteverify, c, &c->transfer) != 0) {
+        release_claim(c);
+        return -1;
+    }
+    return 0;
+}
+
+int guard_captcha_start(struct guard_call *c, const char *response, const char *remote_ip,
+                        const char *claimed_key)
+{
+    struct guard *g = c->g;
+    size_t rlen = strlen(response);
+    if (rlen > GUARD_MAX_RESPONSE) {
+        guard_call_answer_later(c, GUARD_CAPTCHA_INVALID, 0);
+        return 0;
+    }
+    if (remote_ip != NULL && strlen(remote_ip) > GUARD_MAX_SUBJECT)
+        remote_ip = NULL;
+
+    size_t klen = claimed_key != NULL ? strlen(claimed_key) + 1
+                                      : strlen(g->prefix) + sizeof("captcha:") + 2 * SHA256_DIGEST_LENGTH;
+    c->claim_key = malloc(klen);
+    size_t cap =
+        64 + 3 * (strlen(g->secret) + rlen + (remote_ip ? strlen(remote_ip) : 0) + strlen(g->sitekey));
+    c->form = malloc(cap);
+    if (c->claim_key == NULL || c->form == NULL)
+        return -ENOMEM;
+    if (claimed_key != NULL)
+        memcpy(c->claim_key, claimed_key, klen);
+    else if (guard_captcha_claim_key(response, g->prefix, c->claim_key, klen) != 0)
+        return -ENOMEM;
+
+    size_t o = add_field(c->form, 0, "secret", g->secret);
+    o = add_field(c->form, o, "response", response);
+    if (remote_ip != NULL && remote_ip[0] != '\0')
+        o = add_field(c->form, o, "remoteip", remote_ip);
+    if (g->sitekey[0] != '\0')
+        o = add_field(c->form, o, "sitekey", g->sitekey);
+    c->form[o] = '\0';
+    c->form_len = o;
+
+    if (claimed_key != NULL) { /* the caller's script has claimed it already */
+        if (post_siteverify(c) != 0)
+            guard_call_answer_later(c, GUARD_UNAVAILABLE, 0);
+        return 0;
+    }
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%u", (unsigned)g->reuse_ttl_s);
+    const char *argv[] = {"SET", c->claim_key, "1", "NX", "EX", ttl};
+    c->stage = GUARD_STAGE_REDIS;
+    int rc = redis_command(g->redis, on_claim, c, 6, argv, NULL);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc != 0)
+        guard_call_answer_later(c, GUARD_UNAVAILABLE, 0);
+    return 0;
+}
+
 static void on_claim(struct redis_client *rc, const redisReply *reply, const char *err, void *ctx)
 {
     (void)rc;
     struct guard_call *c = ctx;
-    struct guard *g = c->g;
     if (err != NULL || reply->type == REDIS_REPLY_ERROR) {
         guard_call_finish(c, GUARD_UNAVAILABLE, 0);
         return;
@@ -118,12 +154,8 @@ static void on_claim(struct redis_client *rc, const redisReply *reply, const cha
         guard_call_finish(c, GUARD_UNAVAILABLE, 0);
         return;
     }
-    c->stage = GUARD_STAGE_CURL;
-    if (curl_client_post(g->curl, g->siteverify_url, "application/x-www-form-urlencoded", c->form,
-                         c->form_len, g->timeout_ms, on_siteverify, c, &c->transfer) != 0) {
-        release_claim(c);
+    if (post_siteverify(c) != 0)
         guard_call_finish(c, GUARD_UNAVAILABLE, 0);
-    }
 }
 
 static int has_code(const struct json_value *codes, const char *code)

@@ -284,8 +284,8 @@ int guard_needs_captcha(const struct guard *g, const char *action)
     return action != NULL && guard_list_has(g->actions, action, strlen(action));
 }
 
-int guard_verify_captcha(struct guard *g, const char *action, const char *response, const char *remote_ip,
-                         guard_captcha_cb cb, void *ctx)
+static int verify(struct guard *g, const char *action, const char *response, const char *remote_ip,
+                  const char *claimed_key, guard_captcha_cb cb, void *ctx)
 {
     if (g->closing)
         return -ECANCELED;
@@ -297,11 +297,25 @@ int guard_verify_captcha(struct guard *g, const char *action, const char *respon
         guard_call_answer_later(c, GUARD_OK, 0);
     else if (response == NULL || response[0] == '\0')
         guard_call_answer_later(c, GUARD_CAPTCHA_MISSING, 0);
-    else if (guard_captcha_start(c, response, remote_ip) != 0) {
+    else if (guard_captcha_start(c, response, remote_ip, claimed_key) != 0) {
         guard_call_drop(c);
         return -ENOMEM;
     }
     return 0;
+}
+
+int guard_verify_captcha(struct guard *g, const char *action, const char *response, const char *remote_ip,
+                         guard_captcha_cb cb, void *ctx)
+{
+    return verify(g, action, response, remote_ip, NULL, cb, ctx);
+}
+
+int guard_verify_claimed(struct guard *g, const char *action, const char *response, const char *remote_ip,
+                         const char *claim_key, guard_captcha_cb cb, void *ctx)
+{
+    if (claim_key == NULL || claim_key[0] == '\0')
+        return -EINVAL;
+    return verify(g, action, response, remote_ip, claim_key, cb, ctx);
 }
 
 int guard_rate_check(struct guard *g, const char *routes, const struct guard_subject *subject,

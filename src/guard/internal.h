@@ -84,7 +84,10 @@ void guard_call_free(struct guard_call *c);
 void guard_call_drop(struct guard_call *c);
 
 /* captcha.c */
-int guard_captcha_start(struct guard_call *c, const char *response, const char *remote_ip);
+/* claimed_key: the caller has claimed the response under this key (go straight to siteverify); NULL: claim
+ * it here first */
+int guard_captcha_start(struct guard_call *c, const char *response, const char *remote_ip,
+                        const char *claimed_key);
 /* ratelimit.c */
 int guard_rate_start(struct guard_call *c, const char *routes, const struct guard_subject *s);
 /* PREFIX "pen:" ROUTE ":account:" ACCOUNT, malloc()ed; NULL when out of memory. */

@@ -4,6 +4,7 @@ with next dates, refusals (bad/past/closed/unreleased slots, captcha, other peop
 appointment per person and procedure, listing, .ics, cancel (seat back at once), reschedule, staff agenda
 (JSON and CSV), check-in and no-show, booking_events and the confirmation mail in the outbox.
 Usage: test_booking_api.py CITASD CITASCTL"""
+import hashlib
 import os
 import random
 import sys
@@ -38,6 +39,9 @@ try:
     people = env.citizens(6, "TBK" + run)
     ids = [p[0] for p in people]
     s = env.sessions(ids)
+    shared = env.window(MAD, "legalisation", ["2030-06-10 09:00"], 2)
+    pair = env.citizens(2, "TBD" + run)
+    sp = env.sessions([p[0] for p in pair])
     env.start()
 
     # --- a booking, with the office's offset in its start ---
@@ -240,6 +244,44 @@ try:
         t.check(cnt >= counts.get("booked", 0) + counts.get("rescheduled", 0) and inf == cnt and 0 <= low <= cnt
                 and total > 0, "stage %s timed for every booking: count %s, sum %s" % (st_name, cnt, total))
     t.eq(stage.get('citas_booking_stage_seconds_count{stage="lottery"}'), 0.0, "no lottery wait (lottery off)")
+
+    # --- one captcha response, two citizens: the probe that finds a seat claims the response in the office's
+    # keys, so the second use is refused before any seat is taken or siteverify asked ---
+    tok = "pass-shared-" + run
+    st, h, b = env.book(sp[0], shared[0], "legalisation", captcha=tok)
+    t.eq(st, 201, "first use of a captcha response books")
+    code1 = b.get("code", "") if isinstance(b, dict) else ""
+    claim = "bk:{%s}:captcha:%s" % (MAD, hashlib.sha256(tok.encode()).hexdigest())
+    ttl = env.redis("TTL", claim)
+    t.check(isinstance(ttl, int) and 0 < ttl <= 150, "the claim is in the office's keys, with the reuse TTL: %r" % ttl)
+    st, h, b = env.book(sp[1], shared[0], "legalisation", captcha=tok)
+    t.eq((st, b.get("title") if isinstance(b, dict) else None), (403, "Captcha already used"), "second use refused")
+    t.eq(env.redis("SCARD", "cal:{%s}:free:%d" % (MAD, shared[0])), 1, "the refused attempt took no seat")
+    t.eq(env.book(sp[1], shared[0], "legalisation")[0], 201, "a fresh response books")
+    # the 201 goes at the commit, the confirm script beside it: it lands (hold gone, person key names the code)
+    pkey = "bk:{%s}:person:%s:legalisation" % (MAD, hashlib.sha256(("consular_id:" + pair[0][1]).encode()).hexdigest())
+    deadline = time.time() + 3
+    while time.time() < deadline and env.redis("GET", pkey) != code1:
+        time.sleep(0.05)
+    t.eq(env.redis("GET", pkey), code1, "the confirm landed: the person key names the appointment")
+    t.eq(env.redis("ZCARD", "bk:{%s}:holds" % MAD), 0, "no hold left in the office")
+
+    # --- confirm.lua on its own: a cancel answered before the confirm ran keeps the seat it freed; the seat of
+    # a hold that had expired (and may have been reclaimed) leaves the free set ---
+    src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "booking",
+                            "confirm.lua")).read()
+    X = "TBZ" + run
+    keys = ["bk:{%s}:hold:77:1" % X, "bk:{%s}:holds" % X, "bk:{%s}:person:d:p" % X, "cal:{%s}:free:77" % X]
+    env.redis("SET", keys[0], keys[2])
+    env.redis("ZADD", keys[1], "1", "77:1")
+    env.redis("SADD", keys[3], "1")  # the cancel gave the seat back before the confirm ran
+    env.redis("EVAL", src, "4", *keys, "77:1", "CODE" + run, "1", "")
+    t.eq((env.redis("SISMEMBER", keys[3], "1"), env.redis("EXISTS", keys[0]), env.redis("ZCARD", keys[1])),
+         (1, 0, 0), "confirm after a cancel: the seat stays free, the hold goes")
+    env.redis("ZADD", keys[1], "1", "77:1")  # a hold that expired: its seat was reclaimed into the free set
+    env.redis("EVAL", src, "4", *keys, "77:1", "CODE" + run, "1", "")
+    t.eq((env.redis("SISMEMBER", keys[3], "1"), env.redis("GET", keys[2])), (0, "CODE" + run),
+         "confirm of an expired hold: the seat leaves the free set, the person key names the code")
 finally:
     env.close()
 sys.exit(t.finish())

@@ -111,6 +111,13 @@ struct mail_config {
     uint32_t retry_base_ms;   /* backoff after attempt k: base * 2^(k-1), capped; 0: 5000 */
     uint32_t retry_max_ms;    /* backoff cap; 0: 600000 (10 min) */
     uint32_t lease_ms;        /* a row 'sending' longer than this is claimed again; 0: 120000 */
+    /* Yielding to requests (outbox sender only): while busy(busy_arg) says so, at most busy_max_in_flight
+     * transfers at once (and claims of at most that many rows), so that a burst of confirmations is sent
+     * at a trickle while the server answers a surge, and at full speed once it is over. busy NULL or
+     * busy_max_in_flight 0: never. */
+    int (*busy)(void *busy_arg);
+    void *busy_arg;
+    uint32_t busy_max_in_flight;
 };
 
 struct mail_sender_stats {
@@ -120,6 +127,7 @@ struct mail_sender_stats {
     uint64_t pending;   /* rows 'pending' or 'sending' at the last count (about once a second) */
     uint64_t in_flight; /* messages of this sender being sent now */
     uint64_t db_errors; /* outbox queries that failed (the next poll tries again) */
+    uint64_t busy_claims; /* claims made under the busy cap (mail_config.busy) */
 };
 
 struct mail_sender;
@@ -175,7 +183,9 @@ void mail_quick_get_stats(const struct mail_quick *q, struct mail_quick_stats *o
 /*
  * citasd glue (src/mail/module.c): worker 0 runs the sender, configured from the keys smtp_url, smtp_user,
  * smtp_password, smtp_starttls, smtp_timeout_ms, mail_from, mail_poll_ms, mail_batch, mail_max_in_flight,
- * mail_max_attempts, mail_retry_base_ms, mail_retry_max_ms and mail_lease_ms (see ops/citas.conf).
+ * mail_max_attempts, mail_retry_base_ms, mail_retry_max_ms, mail_lease_ms, mail_busy_requests and
+ * mail_busy_max_in_flight (see ops/citas.conf); the sender is busy while server_async_in_flight() is at
+ * least mail_busy_requests.
  * Handlers enqueue with mail_enqueue(server_worker_pg(w), ...).
  */
 struct server_module;

@@ -144,6 +144,9 @@ void *server_worker_module(struct server_worker *w, const struct server_module *
 void *server_async_alloc(h2o_req_t *req, size_t size);
 h2o_req_t *server_async_req(void *state);
 void server_async_release(void *state);
+/* Async states allocated and not yet released in the whole process (requests waiting on a backend): how
+ * busy the server is, for background work that yields to requests (the mail outbox). Any thread. */
+uint64_t server_async_in_flight(void);
 
 /* Request helpers. */
 /* The client's address as text ("127.0.0.1", "::1"); buf needs 64 bytes. */

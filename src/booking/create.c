@@ -2,20 +2,22 @@
  * POST /api/v1/appointments {slot, procedure, captcha[, office]} and
  * POST /api/v1/appointments/{code}/reschedule {slot[, office]}: one state machine, one function per step.
  *
- *   SESSION → [OLD: the appointment being rescheduled] → RATE → SLOT (which office) → PROBE (the reserve
- *   script taking nothing: refusals, not open yet and sold out end here, before the captcha is spent, so
- *   losing attempts never reach siteverify or PostgreSQL; when it finds a seat it also claims the captcha
- *   response, SET NX in the office's keys) with ACCOUNT (document, email: Redis cache, PostgreSQL on a
- *   miss) sent beside it → CAPTCHA (new bookings only: siteverify) started → RESERVE (Lua) once the
- *   account is known; a seat taken waits for the captcha's verdict (given back, and the refusal answered,
- *   if it fails; a refusal of ACCOUNT or RESERVE is answered at once and the verdict dropped) → INFO
- *   (names) → PERSIST (one transaction) → 201, with CONFIRM (Lua) sent beside the answer
+ *   SESSION → [OLD: the appointment being rescheduled] → SLOT (which office) → RATE and PROBE, sent
+ *   together with ACCOUNT's cache read (one round trip; the probe's reply is used once RATE's verdict has
+ *   let the attempt through). PROBE is the reserve script taking nothing: refusals, not open yet and sold
+ *   out end here, before the captcha is spent, so losing attempts never reach siteverify or PostgreSQL;
+ *   when it finds a seat it also claims the captcha response (SET NX in the office's keys; given back if
+ *   RATE refuses). → CAPTCHA (new bookings only: siteverify) started → RESERVE (Lua) once the account is
+ *   known (PostgreSQL on a cache miss); a seat taken waits for the captcha's verdict (given back, and the
+ *   refusal answered, if it fails; a refusal of ACCOUNT or RESERVE is answered at once and the verdict
+ *   dropped) → INFO (names) → PERSIST (one transaction) → 201, with CONFIRM (Lua) sent beside the answer
  *   any failure after RESERVE → RELEASE (Lua) → the answer (or back to RESERVE for a seat PostgreSQL says
  *   is taken, or a code collision)
  *
  * The state lives in one struct from server_async_alloc(). Nothing is released while a backend call is
- * pending, so callbacks never need detaching, except the captcha's, which runs beside ACCOUNT and RESERVE:
- * bk_att_done() cancels it when they end the attempt first; an attempt answered while ACCOUNT is out is
+ * pending, so callbacks never need detaching, except the guard's: the captcha's, which runs beside
+ * RESERVE, and RATE's, beside the PROBE; bk_att_done() cancels them when the attempt ends first (RATE's
+ * verdict normally comes first, on the same connection); an attempt answered while ACCOUNT is out is
  * released by ACCOUNT's callback. Once a seat is reserved the machine runs to its end even if the client
  * has gone (only the answer is skipped). "office" in the body is optional: without it
  * the slot's office comes from a per-worker cache (cache.c).
@@ -42,14 +44,15 @@
 #include <string.h>
 
 static void step_old(struct bk_attempt *a);
-static void step_rate(struct bk_attempt *a);
 static void step_slot(struct bk_attempt *a);
 
 void bk_att_done(struct bk_attempt *a)
 {
-    if (a->captcha_state == BK_CAPTCHA_PENDING) { /* ended by ACCOUNT or RESERVE: the verdict is moot */
+    /* ended by ACCOUNT or RESERVE: the captcha's verdict is moot; by the PROBE: RATE's */
+    if (a->captcha_state == BK_CAPTCHA_PENDING || a->rate_state == BK_RATE_PENDING) {
         guard_cancel(guard_for_worker(a->bw->w), a);
         a->captcha_state = BK_CAPTCHA_NONE;
+        a->rate_state = BK_RATE_NONE;
     }
     if (bk_att_account_pending(a)) /* its callback releases the attempt */
         return;
@@ -119,7 +122,7 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
     if (a->reschedule)
         step_old(a);
     else
-        step_rate(a);
+        step_slot(a);
 }
 
 static void step_session(struct bk_attempt *a, h2o_req_t *req)
@@ -146,7 +149,7 @@ static void on_old(const struct pg_reply *r, void *ctx)
     a->k.old_seat = atoi(PQgetvalue(res, 0, 1));
     snprintf(a->old_office, sizeof(a->old_office), "%s", PQgetvalue(res, 0, 2));
     snprintf(a->procedure, sizeof(a->procedure), "%s", PQgetvalue(res, 0, 3));
-    step_rate(a);
+    step_slot(a);
 }
 
 static void step_old(struct bk_attempt *a)
@@ -161,27 +164,71 @@ static void step_old(struct bk_attempt *a)
         bk_att_answer(a, 503, NULL, "The appointment database");
 }
 
-/* --- RATE and CAPTCHA (guard) --- */
+/* --- RATE (sent beside the PROBE) and CAPTCHA (guard) --- */
 
-static void on_rate(enum guard_verdict v, unsigned retry_after_s, void *ctx)
+static void unclaimed(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
 {
-    struct bk_attempt *a = ctx;
+    (void)c, (void)r, (void)err, (void)ctx; /* best effort: the claim's TTL ends it anyway */
+}
+
+int bk_att_rate_passed(struct bk_attempt *a)
+{
+    if (a->rate_state == BK_RATE_PENDING) { /* the probe answered first: it runs again after the verdict */
+        a->probe_early = 1;
+        return 0;
+    }
+    if (a->rate_state == BK_RATE_NONE || a->rate_verdict == GUARD_OK)
+        return 1;
+    if (a->claim_key[0] != '\0') { /* the probe may have claimed the captcha response: give it back first */
+        const char *argv[] = {a->claim_key, a->claim_token};
+        (void)redis_evalsha(a->bw->redis, a->bw->unclaim, 1, 2, argv, NULL, unclaimed, NULL);
+    }
     h2o_req_t *req = server_async_req(a);
     if (req == NULL) {
         bk_att_done(a);
-        return;
-    }
-    if (v == GUARD_OK) {
-        step_slot(a);
-    } else if (v == GUARD_RATE_LIMITED) {
+    } else if (a->rate_verdict == GUARD_RATE_LIMITED) {
         char ra[24], d[120];
-        snprintf(ra, sizeof(ra), "%u", retry_after_s > 0 ? retry_after_s : 1);
+        snprintf(ra, sizeof(ra), "%u", a->retry_after_s > 0 ? a->retry_after_s : 1);
         server_add_header(req, "retry-after", ra);
         snprintf(d, sizeof(d), "Too many booking attempts; try again in %s seconds.", ra);
         bk_att_answer(a, 429, "Too many requests", d);
     } else {
         bk_att_answer(a, 503, NULL, "Rate limiting");
     }
+    return 0;
+}
+
+static void on_rate(enum guard_verdict v, unsigned retry_after_s, void *ctx)
+{
+    struct bk_attempt *a = ctx;
+    a->rate_state = BK_RATE_DONE;
+    a->rate_verdict = v;
+    a->retry_after_s = retry_after_s;
+    if (!a->probe_early)
+        return; /* the probe's reply, right behind on the same connection, sees the verdict */
+    a->probe_early = 0;
+    if (server_async_req(a) == NULL)
+        bk_att_done(a);
+    else if (bk_att_rate_passed(a))
+        bk_att_probe(a);
+}
+
+/* RATE and PROBE leave together: one round trip; the probe's reply waits for RATE's verdict. */
+static void step_rate_probe(struct bk_attempt *a)
+{
+    struct guard *g = guard_for_worker(a->bw->w);
+    if (g != NULL) {
+        char account[24];
+        snprintf(account, sizeof(account), "%" PRId64, a->acct.id);
+        /* the document is not known yet (ACCOUNT comes with the probe): ip and account buckets apply */
+        struct guard_subject subj = {.ip = a->ip, .account = account, .document = NULL};
+        if (guard_rate_check(g, "booking", &subj, on_rate, a) != 0) {
+            bk_att_answer(a, 503, NULL, "Rate limiting");
+            return;
+        }
+        a->rate_state = BK_RATE_PENDING;
+    }
+    bk_att_probe(a);
 }
 
 /* The answer to a captcha that did not pass; *penalty_ms > 0 when the account is benched first. */
@@ -250,21 +297,6 @@ static void on_captcha(enum guard_verdict v, void *ctx)
     /* else ACCOUNT or RESERVE is still running: bk_att_reserved() (or their refusal) sees the verdict */
 }
 
-static void step_rate(struct bk_attempt *a)
-{
-    struct guard *g = guard_for_worker(a->bw->w);
-    if (g != NULL) {
-        char account[24];
-        snprintf(account, sizeof(account), "%" PRId64, a->acct.id);
-        /* the document is not known yet (ACCOUNT comes after the probe): ip and account buckets apply */
-        struct guard_subject subj = {.ip = a->ip, .account = account, .document = NULL};
-        if (guard_rate_check(g, "booking", &subj, on_rate, a) != 0)
-            bk_att_answer(a, 503, NULL, "Rate limiting");
-        return;
-    }
-    step_slot(a);
-}
-
 void bk_att_captcha(struct bk_attempt *a)
 {
     bk_att_mark(a, BK_STAGE_PROBE);
@@ -324,7 +356,7 @@ static void step_slot(struct bk_attempt *a)
         return;
     }
     bk_att_mark(a, BK_STAGE_SESSION);
-    bk_att_probe(a);
+    step_rate_probe(a);
 }
 
 /* --- the handlers: parse, then SESSION --- */

@@ -13,8 +13,8 @@
 /* The steps timed for /metrics (stages.c): a mark records the time since the previous mark under the
  * step that has just ended. */
 enum bk_stage {
-    BK_STAGE_SESSION, /* parse, session, rate limits, slot's office: up to the first probe */
-    BK_STAGE_PROBE,   /* the probe script: up to the captcha (or to the lottery's wait) */
+    BK_STAGE_SESSION, /* parse, session, slot's office: up to the first probe */
+    BK_STAGE_PROBE,   /* rate limits and the probe script: up to the captcha (or to the lottery's wait) */
     BK_STAGE_LOTTERY, /* the release lottery's wait */
     BK_STAGE_CAPTCHA, /* what a reserved seat still waits for siteverify (which runs beside ACCOUNT, RESERVE)
                        */
@@ -55,6 +55,12 @@ struct bk_attempt {
      * for it (after the probe) or has ended meanwhile (released when it comes back) */
     enum { BK_ACCT_NONE, BK_ACCT_PENDING, BK_ACCT_DONE } acct_state;
     int acct_rc, acct_waiting, ended;
+    /* RATE leaves with the PROBE: its state, its verdict once DONE, and whether the probe's reply came first
+     * (a script reloaded after NOSCRIPT; the probe then runs again once the verdict is known) */
+    enum { BK_RATE_NONE, BK_RATE_PENDING, BK_RATE_DONE } rate_state;
+    int rate_verdict; /* enum guard_verdict */
+    unsigned retry_after_s;
+    int probe_early;
     uint64_t penalty_ms;           /* a penalty to store after the seat is given back, before the answer */
     uint64_t mark_us;              /* monotonic clock at the last stage mark, 0 before the first */
     struct bk_attempt *group_next; /* the loop turn's group transaction (create_group.c) */
@@ -82,6 +88,9 @@ void bk_att_fail_reserved(struct bk_attempt *a, int status, const char *title, c
  */
 void bk_att_penalize(struct bk_attempt *a, uint64_t ms, int status, const char *title, const char *detail);
 
+/* create.c: 1 when RATE (sent beside the probe) let the attempt through; else 0, and the attempt has been
+ * answered (429, 503; a captcha claim the probe made given back) or waits for the verdict (probed again) */
+int bk_att_rate_passed(struct bk_attempt *a);
 /* create.c: CAPTCHA, after a probe found a free seat: starts siteverify (the probe claimed the response),
  * then RESERVE once ACCOUNT (started beside the probe) is known */
 void bk_att_captcha(struct bk_attempt *a);

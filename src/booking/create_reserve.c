@@ -214,6 +214,8 @@ static void on_probed(struct redis_client *c, const redisReply *r, const char *e
 {
     (void)c;
     struct bk_attempt *a = ctx;
+    if (!bk_att_rate_passed(a))
+        return;
     if (err != NULL || r->type != REDIS_REPLY_ARRAY || elem(r, 0) == NULL) {
         bk_att_answer(a, 503, NULL, "The seat store");
         return;

@@ -67,7 +67,7 @@ struct bk_worker {
     struct ring *ring;
     struct redis_client *redis;
     struct pg_pool *pg;
-    struct redis_script *reserve, *confirm, *release, *cancel;
+    struct redis_script *reserve, *confirm, *release, *cancel, *unclaim;
     uint64_t hold_ttl_ms, next_dates, reconcile_delay_ms, account_cache_s, rebuild_on_start;
     uint64_t early_penalty_s, captcha_penalty_s; /* guard penalties of the booking route (0: off) */
     uint64_t release_lottery_ms;                 /* attempts this soon after a release: random order */

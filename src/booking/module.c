@@ -7,6 +7,7 @@
 
 #include "cancel_lua.h"
 #include "confirm_lua.h"
+#include "unclaim_lua.h"
 #include "release_lua.h"
 #include "reserve_lua.h"
 
@@ -173,7 +174,9 @@ static int worker_init(struct server_worker *w, void **state)
     bw->confirm = redis_script_create(bk_confirm_lua);
     bw->release = redis_script_create(bk_release_lua);
     bw->cancel = redis_script_create(bk_cancel_lua);
+    bw->unclaim = redis_script_create(bk_unclaim_lua);
     if (bw->reserve == NULL || bw->confirm == NULL || bw->release == NULL || bw->cancel == NULL ||
+        bw->unclaim == NULL ||
         bk_slotmap_create(&bw->slots) != 0)
         return -ENOMEM;
     if (server_worker_id(w) == 0 && bw->rebuild_on_start)
@@ -207,6 +210,7 @@ static void worker_free(void *state)
     redis_script_free(bw->confirm);
     redis_script_free(bw->release);
     redis_script_free(bw->cancel);
+    redis_script_free(bw->unclaim);
     bk_slotmap_free(bw->slots);
     free(bw->info);
     free(bw);

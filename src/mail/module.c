@@ -21,6 +21,8 @@ static const struct server_config_key keys[] = {
     {"mail_retry_base_ms", "5000"},
     {"mail_retry_max_ms", "600000"},
     {"mail_lease_ms", "120000"},
+    {"mail_busy_requests", "500"},
+    {"mail_busy_max_in_flight", "8"},
     {NULL, NULL},
 };
 
@@ -40,7 +42,14 @@ static int number(const struct server_config *cfg, const char *key, uint32_t *ou
 struct senders {
     struct mail_sender *outbox;
     struct mail_quick *quick;
+    uint32_t busy_requests; /* the outbox sender yields while this many requests wait on backends; 0: never */
 };
+
+static int server_busy(void *arg)
+{
+    const struct senders *s = arg;
+    return s->busy_requests > 0 && server_async_in_flight() >= s->busy_requests;
+}
 
 static void worker_stop(void *state)
 {
@@ -55,6 +64,7 @@ static void worker_stop(void *state)
 static int worker_init(struct server_worker *w, void **state)
 {
     const struct server_config *cfg = server_worker_config(w);
+    uint32_t busy_requests = 0;
     struct mail_config mc = {
         .smtp_url = server_config_get(cfg, "smtp_url"),
         .smtp_user = server_config_get(cfg, "smtp_user"),
@@ -71,7 +81,9 @@ static int worker_init(struct server_worker *w, void **state)
         number(cfg, "mail_max_attempts", &mc.max_attempts) != 0 ||
         number(cfg, "mail_retry_base_ms", &mc.retry_base_ms) != 0 ||
         number(cfg, "mail_retry_max_ms", &mc.retry_max_ms) != 0 ||
-        number(cfg, "mail_lease_ms", &mc.lease_ms) != 0)
+        number(cfg, "mail_lease_ms", &mc.lease_ms) != 0 ||
+        number(cfg, "mail_busy_max_in_flight", &mc.busy_max_in_flight) != 0 ||
+        number(cfg, "mail_busy_requests", &busy_requests) != 0)
         return -EINVAL;
     /* one sender per process is enough; its claims are SKIP LOCKED, so several instances share the outbox */
     if (server_worker_id(w) != 0)
@@ -79,6 +91,9 @@ static int worker_init(struct server_worker *w, void **state)
     struct senders *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
+    s->busy_requests = busy_requests;
+    mc.busy = server_busy;
+    mc.busy_arg = s;
     int rc = mail_sender_create(server_worker_ring(w), server_worker_pg(w), server_worker_curl(w), &mc,
                                 &s->outbox);
     if (rc == 0)

@@ -72,6 +72,7 @@ struct mail_sender {
     struct sender_timer *timer;
     int timer_armed;
     unsigned claims;                         /* claim queries in flight */
+    uint32_t claim_limit;                    /* rows the last claim asked for */
     int claim_full;                          /* the last claim got all it asked for: more may be due */
     int flushing;                            /* the grouped 'sent' UPDATE is in flight */
     struct mail_buf sent_ids, sent_attempts; /* "1,2,..." waiting for the next flush */
@@ -316,7 +317,7 @@ static void on_claimed(const struct pg_reply *r, void *ctx)
         arm(s, s->cfg.poll_ms);
         return;
     }
-    s->claim_full = (unsigned)n >= s->cfg.batch;
+    s->claim_full = (unsigned)n >= s->claim_limit;
     for (int i = 0; i < n; i++)
         send_row(s, res, i);
     /* a full batch: more may be due, claim again at once (claim() waits while the in-flight cap is
@@ -348,18 +349,25 @@ static void claim(struct mail_sender *s)
     /* a poll sends one claim; while batches come back full, up to CLAIMS_MAX run at once (SKIP LOCKED
      * gives them disjoint rows), each counted as a whole batch against the in-flight cap */
     unsigned want = s->claim_full ? CLAIMS_MAX : 1;
+    uint32_t batch = s->cfg.batch, cap = s->cfg.max_in_flight;
+    int busy = s->cfg.busy != NULL && s->cfg.busy_max_in_flight > 0 && s->cfg.busy(s->cfg.busy_arg);
+    if (busy) { /* the server is busy with requests: a trickle (a transfer that ends claims again) */
+        cap = s->cfg.busy_max_in_flight;
+        batch = batch < cap ? batch : cap;
+    }
     char limit[16], lease[24];
-    snprintf(limit, sizeof(limit), "%u", s->cfg.batch);
+    snprintf(limit, sizeof(limit), "%u", batch);
     snprintf(lease, sizeof(lease), "%u", s->cfg.lease_ms);
     const char *v[] = {limit, lease};
-    while (s->claims < want &&
-           s->stats.in_flight + (uint64_t)(s->claims + 1) * s->cfg.batch <= s->cfg.max_in_flight) {
+    while (s->claims < want && s->stats.in_flight + (uint64_t)(s->claims + 1) * batch <= cap) {
         if (pg_query(s->pg, claim_sql, 2, v, on_claimed, s) != 0) {
             s->stats.db_errors++;
             arm(s, s->cfg.poll_ms);
             return;
         }
         s->claims++;
+        s->claim_limit = batch;
+        s->stats.busy_claims += (uint64_t)busy;
     }
 }
 

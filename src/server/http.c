@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 
@@ -191,6 +192,14 @@ struct async_hdr {
     _Alignas(max_align_t) char state[];
 };
 
+/* Async states allocated and not yet released, every worker together (server_async_in_flight()). */
+static _Atomic uint64_t async_in_flight;
+
+uint64_t server_async_in_flight(void)
+{
+    return atomic_load_explicit(&async_in_flight, memory_order_relaxed);
+}
+
 static void on_req_disposed(void *p)
 {
     struct async_hdr *h = *(struct async_hdr **)p;
@@ -205,6 +214,7 @@ void *server_async_alloc(h2o_req_t *req, size_t size)
     if (h == NULL)
         h2o_fatal("out of memory");
     h->req = req;
+    atomic_fetch_add_explicit(&async_in_flight, 1, memory_order_relaxed);
     /* a pointer-sized token in the request's pool tells us when h2o disposes of the request */
     struct async_hdr **token = h2o_mem_alloc_shared(&req->pool, sizeof(*token), on_req_disposed);
     *token = h;
@@ -225,6 +235,7 @@ void server_async_release(void *state)
 {
     struct async_hdr *h = hdr_of(state);
     h->released = 1;
+    atomic_fetch_sub_explicit(&async_in_flight, 1, memory_order_relaxed);
     if (h->req == NULL)
         free(h);
 }

@@ -710,6 +710,92 @@ static void test_bulk(const char *dir)
     CHECK_INT(once, BULK);
 }
 
+/* ---- 5. yielding to requests: while busy, a trickle of at most busy_max_in_flight; then full speed ---- */
+
+#define BUSY_N 60
+
+static int busy_flag;
+
+static int busy_now(void *arg)
+{
+    return *(const int *)arg;
+}
+
+static void test_busy(const char *dir)
+{
+    CHECK_INT(sql_exec("UPDATE mail_outbox SET state = 'failed' WHERE state IN ('pending', 'sending')"), 0);
+    const struct mail_param p[] = {{"code", "424242"}, {"minutes", "10"}};
+    char first[96], n[16];
+    snprintf(first, sizeof(first), "busy-0-%d@example.test", pid);
+    CHECK_INT(enqueue(first, MAIL_LOGIN_CODE, p, N(p)), 0);
+    snprintf(n, sizeof(n), "%d", BUSY_N - 1);
+    const char *v[] = {first, n};
+    PGresult *r = PQexecParams(admin,
+                               "INSERT INTO mail_outbox (to_addr, lang, kind, subject, body_text, body_html) "
+                               "SELECT replace(o.to_addr, 'busy-0-', 'busy-' || g || '-'), o.lang, o.kind, "
+                               "o.subject, o.body_text, o.body_html FROM mail_outbox o, "
+                               "generate_series(1, $2::int) g WHERE o.to_addr = $1",
+                               2, NULL, v, NULL, NULL, 0);
+    CHECK_INT(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+
+    struct smtp_sink *sink = NULL;
+    CHECK_INT(smtp_sink_start(0, dir, &sink), 0);
+    if (sink == NULL)
+        return;
+    char url[64];
+    snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", smtp_sink_port(sink));
+    busy_flag = 1;
+    struct mail_config cfg = {
+        .smtp_url = url,
+        .smtp_starttls = CURL_CLIENT_STARTTLS_NONE,
+        .from = "Citas Test <no-reply@citas.test>",
+        .poll_ms = 20,
+        .batch = 16,
+        .lease_ms = 120000,
+        .busy = busy_now,
+        .busy_arg = &busy_flag,
+        .busy_max_in_flight = 3,
+    };
+    struct mail_sender *s = NULL;
+    CHECK_INT(mail_sender_create(ring, pool, curl, &cfg, &s), 0);
+    if (s == NULL) {
+        smtp_sink_stop(sink);
+        return;
+    }
+    /* busy: messages keep going out, never more than 3 at once */
+    struct mail_sender_stats st = {0};
+    uint64_t most = 0;
+    long long end = harness_now_ms() + 30000;
+    while (smtp_sink_count(sink) < 20 && harness_now_ms() < end) {
+        ring_run_once(ring, 5);
+        mail_sender_get_stats(s, &st);
+        most = st.in_flight > most ? st.in_flight : most;
+    }
+    CHECK(smtp_sink_count(sink) >= 20);
+    CHECK(most >= 1 && most <= 3);
+    CHECK(st.busy_claims >= 7); /* 20 messages, 3 rows a claim at most */
+    /* no longer busy: full batches, many at once, the rest */
+    busy_flag = 0;
+    uint64_t claims = st.busy_claims;
+    most = 0;
+    end = harness_now_ms() + 30000;
+    while (smtp_sink_count(sink) < BUSY_N && harness_now_ms() < end) {
+        ring_run_once(ring, 5);
+        mail_sender_get_stats(s, &st);
+        most = st.in_flight > most ? st.in_flight : most;
+    }
+    CHECK_INT(smtp_sink_count(sink), BUSY_N);
+    CHECK(most > 3);
+    CHECK_INT(st.busy_claims, claims);
+    CHECK(wait_row(first,
+                   "(SELECT count(*) FROM mail_outbox WHERE state = 'sent' AND attempts = 1 AND to_addr LIKE "
+                   "'busy-%')",
+                   "60", 10000));
+    sender_stop(s);
+    smtp_sink_stop(sink);
+}
+
 static void mkdir_sub(char *out, size_t n, const char *tmp, const char *name)
 {
     snprintf(out, n, "%s/mail-%d-%s", tmp, pid, name);
@@ -757,16 +843,18 @@ int main(void)
     CHECK(bad == NULL);
     mail_sender_destroy(NULL);
 
-    char d1[512], d2[512], d3[512], d4[512];
+    char d1[512], d2[512], d3[512], d4[512], d5[512];
     mkdir_sub(d1, sizeof(d1), tmp, "delivery");
     mkdir_sub(d2, sizeof(d2), tmp, "retries");
     mkdir_sub(d3, sizeof(d3), tmp, "leases");
     mkdir_sub(d4, sizeof(d4), tmp, "bulk");
+    mkdir_sub(d5, sizeof(d5), tmp, "busy");
     if (ring != NULL && pool != NULL && curl != NULL) {
         test_delivery(d1);
         test_retries(d2);
         test_leases(d3);
         test_bulk(d4);
+        test_busy(d5);
     }
 
     curl_client_destroy(curl);

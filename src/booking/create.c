@@ -166,23 +166,9 @@ static void step_old(struct bk_attempt *a)
 
 /* --- RATE (sent beside the PROBE) and CAPTCHA (guard) --- */
 
-static void unclaimed(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
+/* RATE's refusal: 429 (or 503 when the limits could not be checked). */
+static void answer_rate(struct bk_attempt *a)
 {
-    (void)c, (void)r, (void)err, (void)ctx; /* best effort: the claim's TTL ends it anyway */
-}
-
-int bk_att_rate_passed(struct bk_attempt *a)
-{
-    if (a->rate_state == BK_RATE_PENDING) { /* the probe answered first: it runs again after the verdict */
-        a->probe_early = 1;
-        return 0;
-    }
-    if (a->rate_state == BK_RATE_NONE || a->rate_verdict == GUARD_OK)
-        return 1;
-    if (a->claim_key[0] != '\0') { /* the probe may have claimed the captcha response: give it back first */
-        const char *argv[] = {a->claim_key, a->claim_token};
-        (void)redis_evalsha(a->bw->redis, a->bw->unclaim, 1, 2, argv, NULL, unclaimed, NULL);
-    }
     h2o_req_t *req = server_async_req(a);
     if (req == NULL) {
         bk_att_done(a);
@@ -195,6 +181,28 @@ int bk_att_rate_passed(struct bk_attempt *a)
     } else {
         bk_att_answer(a, 503, NULL, "Rate limiting");
     }
+}
+
+static void on_unclaimed(struct redis_client *c, const redisReply *r, const char *err, void *ctx)
+{
+    (void)c, (void)r, (void)err; /* a claim not given back ends with its TTL */
+    answer_rate(ctx);
+}
+
+int bk_att_rate_passed(struct bk_attempt *a)
+{
+    if (a->rate_state == BK_RATE_PENDING) { /* the probe answered first: it runs again after the verdict */
+        a->probe_early = 1;
+        return 0;
+    }
+    if (a->rate_state == BK_RATE_NONE || a->rate_verdict == GUARD_OK)
+        return 1;
+    /* the probe may have claimed the captcha response: the refusal goes once it is given back, so that a
+     * retry with the same response finds it free */
+    const char *argv[] = {a->claim_key, a->claim_token};
+    if (a->claim_key[0] == '\0' ||
+        redis_evalsha(a->bw->redis, a->bw->unclaim, 1, 2, argv, NULL, on_unclaimed, a) != 0)
+        answer_rate(a);
     return 0;
 }
 

@@ -7,11 +7,14 @@ booking_group_ms = 1000 so that simultaneous bookings share one transaction dete
   transaction): its bookings run one by one, the others are booked, the person gets exactly one booking and a
   409, and the refused seat goes back to Redis;
 - booking_group_max = 1 (a second citasd): every booking alone, no group transaction;
-- the booking route's rate limit: a refused attempt on a slot with seats gets its 429 and takes nothing.
+- the booking route's rate limit: a refused attempt on a slot with seats gets its 429 and takes nothing, and
+  a captcha response its probe claimed is given back (the same response books once the bucket refills).
 Usage: test_booking_group.py CITASD CITASCTL"""
+import hashlib
 import os
 import random
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bk_env import Checks, Env, burst, psql  # noqa: E402
@@ -121,6 +124,27 @@ try:
     t.check(int(h.get("Retry-After", h.get("retry-after", "0"))) >= 1, "with Retry-After")
     t.eq(env.redis("SCARD", "cal:{%s}:free:%d" % (OFF, c_slot)), 3, "the seat the probe saw was not taken")
     t.eq(psql("SELECT count(*) FROM appointments WHERE slot_id = :'p1'", c_slot), [["0"]], "no row")
+
+    # --- RATE leaves with the probe: a captcha response the probe claimed goes back when RATE refuses ---
+    env.stop()
+    env.env["CITAS_RATE_LIMITS"] = "booking:account=1/2"
+    env.env["CITAS_CAPTCHA_ACTIONS"] = "register,login,booking"
+    env.start()
+    q = env.sessions([env.citizens(1, "TBQ" + run)[0][0]])[0]
+    tok = "pass-again-" + run
+    st = env.http("POST", "/api/v1/appointments", {"slot": c_slot, "procedure": "visa", "office": OFF,
+                                                    "captcha": "pass-other-" + run}, q)[0]
+    t.eq(st, 422, "an attempt the probe refuses uses the bucket")
+    st, h, b = env.http("POST", "/api/v1/appointments", {"slot": c_slot, "procedure": "consular_id", "office": OFF,
+                                                          "captcha": tok}, q)
+    t.eq(st, 429, "then RATE refuses, although the probe found a seat (%r)" % b)
+    claim = "bk:{%s}:captcha:%s" % (OFF, hashlib.sha256(tok.encode()).hexdigest())
+    t.eq(env.redis("EXISTS", claim), 0, "the claim the probe made is given back")
+    time.sleep(2.2)
+    st, h, b = env.http("POST", "/api/v1/appointments", {"slot": c_slot, "procedure": "consular_id", "office": OFF,
+                                                          "captcha": tok}, q)
+    t.eq(st, 201, "the same captcha response books once the bucket has a token (%r)" % b)
+    t.eq(env.redis("EXISTS", claim), 1, "and is claimed for good")
 finally:
     env.close()
 sys.exit(t.finish())

@@ -613,31 +613,48 @@ static void test_leases(const char *dir)
 
 #define BULK 2000
 
-static void test_bulk(const char *dir)
+/* Only n messages due, to "<tag>-<k>-<pid>@example.test" (k = 0..n-1): one queued, the rest copied in SQL. */
+static void fill_outbox(const char *tag, int n, char *first, size_t cap)
 {
     CHECK_INT(sql_exec("UPDATE mail_outbox SET state = 'failed' WHERE state IN ('pending', 'sending')"), 0);
     const struct mail_param p[] = {{"code", "424242"}, {"minutes", "10"}};
-    char first[96], n[16];
-    snprintf(first, sizeof(first), "bulk-0-%d@example.test", pid);
+    char from[32], to[40], count[16];
+    snprintf(first, cap, "%s-0-%d@example.test", tag, pid);
     CHECK_INT(enqueue(first, MAIL_LOGIN_CODE, p, N(p)), 0);
-    snprintf(n, sizeof(n), "%d", BULK - 1);
-    const char *v[] = {first, n};
+    snprintf(from, sizeof(from), "%s-0-", tag);
+    snprintf(to, sizeof(to), "%s-", tag);
+    snprintf(count, sizeof(count), "%d", n - 1);
+    const char *v[] = {first, count, from, to};
     PGresult *r = PQexecParams(admin,
                                "INSERT INTO mail_outbox (to_addr, lang, kind, subject, body_text, body_html) "
-                               "SELECT replace(o.to_addr, 'bulk-0-', 'bulk-' || g || '-'), o.lang, o.kind, "
+                               "SELECT replace(o.to_addr, $3, $4 || g || '-'), o.lang, o.kind, "
                                "o.subject, o.body_text, o.body_html FROM mail_outbox o, "
                                "generate_series(1, $2::int) g WHERE o.to_addr = $1",
-                               2, NULL, v, NULL, NULL, 0);
+                               4, NULL, v, NULL, NULL, 0);
     CHECK_INT(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
-    CHECK_INT(sql_int("SELECT count(*) FROM mail_outbox WHERE to_addr LIKE 'bulk-%'", 0, NULL), BULK);
+}
 
+/* An SMTP sink writing to dir, and its URL in url; NULL (a failed check) if it cannot start. */
+static struct smtp_sink *sink_at(const char *dir, char *url, size_t cap)
+{
     struct smtp_sink *sink = NULL;
     CHECK_INT(smtp_sink_start(0, dir, &sink), 0);
+    if (sink != NULL)
+        snprintf(url, cap, "smtp://127.0.0.1:%d", smtp_sink_port(sink));
+    return sink;
+}
+
+static void test_bulk(const char *dir)
+{
+    char first[96];
+    fill_outbox("bulk", BULK, first, sizeof(first));
+    CHECK_INT(sql_int("SELECT count(*) FROM mail_outbox WHERE to_addr LIKE 'bulk-%'", 0, NULL), BULK);
+
+    char url[64];
+    struct smtp_sink *sink = sink_at(dir, url, sizeof(url));
     if (sink == NULL)
         return;
-    char url[64];
-    snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", smtp_sink_port(sink));
     struct mail_config cfg = {
         .smtp_url = url,
         .smtp_starttls = CURL_CLIENT_STARTTLS_NONE,
@@ -723,28 +740,13 @@ static int busy_now(void *arg)
 
 static void test_busy(const char *dir)
 {
-    CHECK_INT(sql_exec("UPDATE mail_outbox SET state = 'failed' WHERE state IN ('pending', 'sending')"), 0);
-    const struct mail_param p[] = {{"code", "424242"}, {"minutes", "10"}};
-    char first[96], n[16];
-    snprintf(first, sizeof(first), "busy-0-%d@example.test", pid);
-    CHECK_INT(enqueue(first, MAIL_LOGIN_CODE, p, N(p)), 0);
-    snprintf(n, sizeof(n), "%d", BUSY_N - 1);
-    const char *v[] = {first, n};
-    PGresult *r = PQexecParams(admin,
-                               "INSERT INTO mail_outbox (to_addr, lang, kind, subject, body_text, body_html) "
-                               "SELECT replace(o.to_addr, 'busy-0-', 'busy-' || g || '-'), o.lang, o.kind, "
-                               "o.subject, o.body_text, o.body_html FROM mail_outbox o, "
-                               "generate_series(1, $2::int) g WHERE o.to_addr = $1",
-                               2, NULL, v, NULL, NULL, 0);
-    CHECK_INT(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
+    char first[96];
+    fill_outbox("busy", BUSY_N, first, sizeof(first));
 
-    struct smtp_sink *sink = NULL;
-    CHECK_INT(smtp_sink_start(0, dir, &sink), 0);
+    char url[64];
+    struct smtp_sink *sink = sink_at(dir, url, sizeof(url));
     if (sink == NULL)
         return;
-    char url[64];
-    snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", smtp_sink_port(sink));
     busy_flag = 1;
     struct mail_config cfg = {
         .smtp_url = url,

@@ -146,6 +146,11 @@ static void render_backends(struct server_metrics *o, struct server *srv)
         }
         put(o, "citas_backend_inflight{backend=\"%s\"} %llu\n", names[b], sum);
     }
+    put(o, "# HELP citas_requests_waiting Requests of every worker waiting on a backend (the mail outbox yields "
+           "while there are mail_busy_requests of them).\n"
+           "# TYPE citas_requests_waiting gauge\n"
+           "citas_requests_waiting %llu\n",
+        (unsigned long long)server_async_in_flight());
     put(o, "# HELP citas_backend_up Whether each worker reached the backend at its last check.\n"
            "# TYPE citas_backend_up gauge\n");
     for (unsigned i = 0; i < srv->nworkers; i++) {

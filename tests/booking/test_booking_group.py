@@ -14,6 +14,7 @@ import hashlib
 import os
 import random
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,6 +32,14 @@ def metrics(env):
         if line.startswith("citas_booking_group_"):
             out[line.split()[0][len("citas_booking_group_"):]] = int(line.split()[-1])
     return out
+
+
+def waiting(env):
+    st, h, m = env.http("GET", "/metrics", raw=True)
+    for line in m.decode().splitlines():
+        if line.startswith("citas_requests_waiting "):
+            return int(line.split()[-1])
+    return -1
 
 
 def book_all(env, pairs):
@@ -53,9 +62,23 @@ try:
     env.start()
     m0 = metrics(env)
 
-    # --- 12 at once: one group ---
-    res = book_all(env, [(sess[i], slot, "passport_first") for i in range(12)])
+    # --- 12 at once: one group (its second of waiting shows in /metrics as requests waiting on a backend) ---
+    out = {}
+    th = threading.Thread(target=lambda: out.setdefault("res", book_all(env, [(sess[i], slot, "passport_first")
+                                                                              for i in range(12)])))
+    th.start()
+    most = 0
+    while th.is_alive():
+        most = max(most, waiting(env))
+        time.sleep(0.05)
+    th.join()
+    res = out.get("res", [])
     t.eq(sorted(st for st, _ in res), [201] * 12, "12 simultaneous bookings: all 201")
+    t.check(most >= 12, "citas_requests_waiting counted the 12 while their group waited: %d" % most)
+    deadline = time.time() + 3
+    while waiting(env) != 0 and time.time() < deadline:  # each confirm lands just after its 201
+        time.sleep(0.05)
+    t.eq(waiting(env), 0, "and none once they are answered and confirmed")
     m1 = metrics(env)
     t.eq(m1.get("commits_total", 0) - m0.get("commits_total", 0), 1, "one group transaction: %r" % m1)
     t.eq(m1.get("bookings_total", 0) - m0.get("bookings_total", 0), 12, "with the 12 bookings in it")

@@ -121,7 +121,10 @@ try:
             out["res"] += attempts(k9, "passport_first", sess[i:i + 5])
     th = threading.Thread(target=stream)
     th.start()
-    time.sleep(0.12)
+    # the kill comes once a few waves are booked (a fixed delay was all 100 seats once the 201 came at the commit)
+    deadline = time.time() + 10
+    while sum(1 for st, _ in out["res"] if st == 201) < 20 and th.is_alive() and time.time() < deadline:
+        time.sleep(0.002)
     env.kill9()
     th.join()
     got = [b["code"] for st, b in out["res"] if st == 201]

@@ -54,7 +54,7 @@ void bk_att_done(struct bk_attempt *a)
         a->captcha_state = BK_CAPTCHA_NONE;
         a->rate_state = BK_RATE_NONE;
     }
-    if (bk_att_account_pending(a)) /* its callback releases the attempt */
+    if (bk_att_end_after_account(a)) /* its callback releases the attempt */
         return;
     free(a->captcha);
     server_async_release(a);

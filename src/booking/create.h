@@ -103,8 +103,9 @@ void bk_att_reserved(struct bk_attempt *a);
  * then (after CAPTCHA) RESERVE once the account is known */
 void bk_att_probe(struct bk_attempt *a);
 void bk_att_account(struct bk_attempt *a);
-/* create_reserve.c: 1 while ACCOUNT is still out (bk_att_done() then leaves the release to its callback) */
-int bk_att_account_pending(struct bk_attempt *a);
+/* create_reserve.c: for bk_att_done(): 1 when ACCOUNT is still out, and the attempt is then marked as ended
+ * so that ACCOUNT's callback releases it; 0 when it may be released now */
+int bk_att_end_after_account(struct bk_attempt *a);
 void bk_att_reserve(struct bk_attempt *a);
 /* create_persist.c: INFO, then PERSIST and CONFIRM; RELEASE after a failure */
 void bk_att_info(struct bk_attempt *a);

@@ -65,7 +65,7 @@ static void start_account(struct bk_attempt *a, int cache_only)
     }
 }
 
-int bk_att_account_pending(struct bk_attempt *a)
+int bk_att_end_after_account(struct bk_attempt *a)
 {
     if (a->acct_state != BK_ACCT_PENDING)
         return 0;
@@ -325,9 +325,11 @@ static int run_reserve(struct bk_attempt *a, int probe, redis_reply_cb cb)
     snprintf(ttl, sizeof(ttl), "%" PRIu64, a->bw->hold_ttl_ms);
     snprintf(next, sizeof(next), "%" PRIu64, a->bw->next_dates);
     snprintf(spread, sizeof(spread), "%u", (unsigned)arc4random_uniform(1u << 30));
-    int claim = probe && a->claim_key[0] != '\0';
-    struct guard *g = guard_for_worker(a->bw->w);
-    snprintf(claim_ttl, sizeof(claim_ttl), "%u", g != NULL ? guard_captcha_reuse_ttl_s(g) : 150);
+    struct guard *g = probe && a->claim_key[0] != '\0' ? guard_for_worker(a->bw->w) : NULL;
+    int claim = g != NULL;
+    claim_ttl[0] = '\0';
+    if (claim)
+        snprintf(claim_ttl, sizeof(claim_ttl), "%u", guard_captcha_reuse_ttl_s(g));
     /* a probe has no person key: KEYS[4] is then the captcha's claim, or another key of the office (hash
      * slot routing) */
     const char *argv[] = {slotk,

@@ -44,11 +44,25 @@ struct ring_defer {
     int queued;
 };
 
+/* Upper bounds (microseconds) of the buckets of ring_stats.flush_gaps and .turns; the last bucket has no
+ * bound. */
+#define RING_GAP_BUCKETS 8
+extern const uint64_t ring_gap_bounds_us[RING_GAP_BUCKETS - 1];
+
 /* Counters of one ring, for tests and /metrics. */
 struct ring_stats {
     uint64_t submits;     /* io_uring_submit() calls that submitted something */
     uint64_t sqes;        /* operations submitted */
     uint64_t completions; /* completions delivered */
+    uint64_t pokes;       /* ring_poke() calls that flushed */
+    /* at each flush with work to do (deferred work or operations), how long the oldest of it had been
+     * queued, by bucket: the longest a command waited to leave */
+    uint64_t flush_gaps[RING_GAP_BUCKETS];
+    uint64_t flush_gap_us_sum;
+    /* busy loop turns, by bucket: from the turn's first completion or ring_poke() call (the start of a
+     * request) to its end. A reply that arrives during a turn waits for its end to be seen. */
+    uint64_t turns[RING_GAP_BUCKETS];
+    uint64_t turn_us_sum;
 };
 
 /*
@@ -88,6 +102,21 @@ void ring_defer(struct ring *r, struct ring_defer *d);
 
 /* Runs deferred work and submits every queued operation in one io_uring_submit(). */
 int ring_flush(struct ring *r);
+
+/*
+ * Progress in the middle of a loop turn. A busy turn of the h2o loop handles up to 256 events (a few
+ * hundred requests and their backend replies); without this, what they queue leaves only when the turn
+ * ends. When at least the poke interval has passed since the last flush, ring_poke() runs ring_flush()
+ * (deferred work, then one submit) and delivers up to its budget of the completions that are ready.
+ * Call it only where no caller state is half-built (the start of a request): deferred work and
+ * completion callbacks run inside it. It does nothing when called from a completion callback or
+ * deferred work. Returns 1 if it flushed, 0 if not, or a negative errno from the submit.
+ */
+int ring_poke(struct ring *r);
+
+/* Sets the poke interval in microseconds (0 turns ring_poke() off) and how many completions a poke
+ * delivers at most (0: none, it only submits). New rings have 0, 0. */
+void ring_set_poke(struct ring *r, uint64_t interval_us, unsigned max_completions);
 
 /* One turn of the worker: ring_flush(), then h2o_evloop_run() for at most max_wait ms. */
 int ring_run_once(struct ring *r, int32_t max_wait);

@@ -52,12 +52,15 @@ struct server_metrics;
 struct server_module {
     const char *name;
     const struct server_config_key *keys; /* terminated by {NULL, NULL}; may be NULL */
+    /* Runs on every request worker, and on the background worker too when `background` is set (see
+     * server_worker_is_background()). */
     int (*worker_init)(struct server_worker *w, void **state);
     void (*worker_stop)(void *state);
     void (*worker_free)(void *state);
     /* Adds the module's lines to /metrics with server_metrics_put(); runs on any worker's thread, so it
      * reads only process-wide atomics. May be NULL. */
     void (*metrics)(struct server_metrics *m);
+    int background; /* the module has work for the background worker */
 };
 
 /* Appends Prometheus text to a /metrics answer. */
@@ -89,6 +92,10 @@ struct server_config {
     uint64_t pg_timeout_ms;
     uint64_t health_interval_ms; /* how often each worker pings Redis and PostgreSQL for /readyz */
     unsigned ring_entries;
+    unsigned background_worker; /* 1: one more worker thread, without listeners, for background work */
+    unsigned background_nice;   /* that thread's nice value (0-19) */
+    unsigned ring_poke_us;    /* a request starting this long after the ring last flushed flushes it (0: off) */
+    unsigned ring_poke_drain; /* completions such a flush delivers at most */
     /* keys declared by the application's modules, as strings */
     size_t nextra;
     struct server_config_extra {
@@ -126,6 +133,9 @@ void server_free(struct server *s);
 struct server_worker *server_worker_of(h2o_req_t *req);
 struct ring *server_worker_ring(struct server_worker *w);
 unsigned server_worker_id(struct server_worker *w);
+/* Whether `w` is the worker for the process's background work (the mail sender): the background worker
+ * when background_worker is set (its id is the number of request workers), otherwise worker 0. */
+int server_worker_is_background(struct server_worker *w);
 const struct server_config *server_worker_config(struct server_worker *w);
 /* The worker's backend clients (owned by the worker, valid until its modules' worker_free). */
 struct redis_client *server_worker_redis(struct server_worker *w);

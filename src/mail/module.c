@@ -85,8 +85,9 @@ static int worker_init(struct server_worker *w, void **state)
         number(cfg, "mail_busy_max_in_flight", &mc.busy_max_in_flight) != 0 ||
         number(cfg, "mail_busy_requests", &busy_requests) != 0)
         return -EINVAL;
-    /* one sender per process is enough; its claims are SKIP LOCKED, so several instances share the outbox */
-    if (server_worker_id(w) != 0)
+    /* one sender per process is enough (its claims are SKIP LOCKED, so several instances share the outbox),
+     * on the background worker: its SMTP transfers then never lengthen a request worker's loop turns */
+    if (!server_worker_is_background(w))
         return 0;
     struct senders *s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -114,4 +115,5 @@ const struct server_module mail_server_module = {
     .keys = keys,
     .worker_init = worker_init,
     .worker_stop = worker_stop,
+    .background = 1,
 };

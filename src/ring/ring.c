@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
+
+const uint64_t ring_gap_bounds_us[RING_GAP_BUCKETS - 1] = {500, 1000, 2000, 5000, 10000, 20000, 50000};
 
 struct ring {
     struct io_uring uring;
@@ -17,15 +20,34 @@ struct ring {
     h2o_socket_t *efd_sock;
     struct ring_defer *deferred;
     unsigned pending; /* sqes prepared since the last submit */
+    int busy;         /* inside drain() or ring_flush(): ring_poke() does nothing */
+    uint64_t poke_ns; /* ring_poke() interval, 0: off */
+    unsigned poke_drain; /* completions a poke delivers at most */
+    uint64_t last_flush_ns;
+    uint64_t queued_ns; /* when the first work since the last flush was queued */
+    uint64_t turn_ns;   /* the loop turn's first completion or poke, 0: none yet */
     struct ring_stats stats;
 };
 
-static void drain(struct ring *r)
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Delivers up to `max` completions (0: until the queue is seen empty). */
+static void drain(struct ring *r, unsigned max)
 {
     struct io_uring_cqe *cqe;
+    unsigned n = 0;
+    if (r->turn_ns == 0)
+        r->turn_ns = now_ns();
+    int was_busy = r->busy;
+    r->busy = 1;
     /* a callback may queue more work, and the kernel may post more completions meanwhile: loop until
      * the queue is seen empty */
-    while (io_uring_peek_cqe(&r->uring, &cqe) == 0) {
+    while ((max == 0 || n++ < max) && io_uring_peek_cqe(&r->uring, &cqe) == 0) {
         struct ring_op *op = io_uring_cqe_get_data(cqe);
         int res = cqe->res;
         io_uring_cqe_seen(&r->uring, cqe);
@@ -35,6 +57,7 @@ static void drain(struct ring *r)
         r->stats.completions++;
         op->cb(op, res);
     }
+    r->busy = was_busy;
 }
 
 static void on_eventfd(h2o_socket_t *sock, const char *err)
@@ -43,7 +66,7 @@ static void on_eventfd(h2o_socket_t *sock, const char *err)
     /* the eventfd counter itself carries no information: throw the bytes away */
     h2o_buffer_consume(&sock->input, sock->input->size);
     (void)err; /* an eventfd does not fail or close under us */
-    drain(r);
+    drain(r, 0);
 }
 
 int ring_create(h2o_evloop_t *loop, unsigned entries, struct ring **out)
@@ -75,6 +98,7 @@ int ring_create(h2o_evloop_t *loop, unsigned entries, struct ring **out)
         return rc;
     }
     r->loop = loop;
+    r->last_flush_ns = now_ns();
     r->efd_sock = h2o_evloop_socket_create(loop, efd, 0);
     r->efd_sock->data = r;
     h2o_socket_read_start(r->efd_sock, on_eventfd);
@@ -102,8 +126,16 @@ uint64_t ring_now(struct ring *r)
     return h2o_now(r->loop);
 }
 
+/* Notes the time the first work since the last flush is queued, for ring_stats.flush_gaps. */
+static void note_queued(struct ring *r)
+{
+    if (r->pending == 0 && r->deferred == NULL)
+        r->queued_ns = now_ns();
+}
+
 static struct io_uring_sqe *get_sqe(struct ring *r)
 {
+    note_queued(r);
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
     if (sqe == NULL) {
         /* submission queue full: send what is there and try again */
@@ -190,13 +222,31 @@ void ring_defer(struct ring *r, struct ring_defer *d)
 {
     if (d->queued)
         return;
+    note_queued(r);
     d->queued = 1;
     d->next = r->deferred;
     r->deferred = d;
 }
 
+static void count(uint64_t *buckets, uint64_t *sum_us, uint64_t ns)
+{
+    uint64_t us = ns / 1000;
+    unsigned b = 0;
+    while (b < RING_GAP_BUCKETS - 1 && us > ring_gap_bounds_us[b])
+        b++;
+    buckets[b]++;
+    *sum_us += us;
+}
+
 int ring_flush(struct ring *r)
 {
+    uint64_t t = now_ns();
+    /* before deferred work queues more */
+    if (r->deferred != NULL || r->pending > 0)
+        count(r->stats.flush_gaps, &r->stats.flush_gap_us_sum, t - r->queued_ns);
+    r->last_flush_ns = t;
+    int was_busy = r->busy;
+    r->busy = 1;
     while (r->deferred != NULL) {
         struct ring_defer *d = r->deferred;
         r->deferred = d->next;
@@ -204,6 +254,7 @@ int ring_flush(struct ring *r)
         d->next = NULL;
         d->cb(d);
     }
+    r->busy = was_busy;
     if (r->pending == 0)
         return 0;
     int rc = io_uring_submit(&r->uring);
@@ -215,6 +266,29 @@ int ring_flush(struct ring *r)
     return 0;
 }
 
+int ring_poke(struct ring *r)
+{
+    if (r->turn_ns == 0)
+        r->turn_ns = now_ns();
+    if (r->poke_ns == 0 || r->busy)
+        return 0;
+    if (now_ns() - r->last_flush_ns < r->poke_ns)
+        return 0;
+    int rc = ring_flush(r);
+    if (rc < 0)
+        return rc;
+    r->stats.pokes++;
+    if (r->poke_drain > 0 && io_uring_cq_ready(&r->uring) > 0)
+        drain(r, r->poke_drain);
+    return 1;
+}
+
+void ring_set_poke(struct ring *r, uint64_t interval_us, unsigned max_completions)
+{
+    r->poke_ns = interval_us * 1000;
+    r->poke_drain = max_completions;
+}
+
 int ring_run_once(struct ring *r, int32_t max_wait)
 {
     int rc = ring_flush(r);
@@ -222,10 +296,16 @@ int ring_run_once(struct ring *r, int32_t max_wait)
         return rc;
     /* completions may already be waiting if the eventfd fired before the loop looked */
     if (io_uring_cq_ready(&r->uring) > 0)
-        drain(r), max_wait = 0;
+        drain(r, 0), max_wait = 0;
     if (r->deferred != NULL || r->pending > 0)
         max_wait = 0;
-    return h2o_evloop_run(r->loop, max_wait);
+    /* a drain above has no wait after it (max_wait 0): it counts in this turn */
+    rc = h2o_evloop_run(r->loop, max_wait);
+    if (r->turn_ns != 0) {
+        count(r->stats.turns, &r->stats.turn_us_sum, now_ns() - r->turn_ns);
+        r->turn_ns = 0;
+    }
+    return rc;
 }
 
 void ring_get_stats(const struct ring *r, struct ring_stats *out)

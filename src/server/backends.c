@@ -116,7 +116,7 @@ int backends_start(struct server_worker *w)
     if (w->module_state == NULL)
         return -ENOMEM;
     for (size_t i = 0; i < app->nmodules; i++)
-        if (app->modules[i]->worker_init != NULL &&
+        if (app->modules[i]->worker_init != NULL && (!w->background || app->modules[i]->background) &&
             (rc_ = app->modules[i]->worker_init(w, &w->module_state[i])) != 0)
             return rc_;
     b->tick = (struct ring_op){.cb = on_tick, .data = b};

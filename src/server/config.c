@@ -40,6 +40,10 @@ static const struct key keys[] = {
     K(pg_timeout_ms, MS, "5000"),
     K(health_interval_ms, MS, "1000"),
     K(ring_entries, UINT, "1024"),
+    K(background_worker, UINT, "1"),
+    K(background_nice, UINT, "0"),
+    K(ring_poke_us, UINT, "1000"),
+    K(ring_poke_drain, UINT, "0"),
 };
 #undef K
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -241,6 +245,10 @@ int server_config_load(struct server_config *cfg, const struct server_app *app, 
         return fail(err, errlen, "neither listen nor tls_listen is set"), -1;
     if (cfg->tls_listen[0] != '\0' && (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0'))
         return fail(err, errlen, "tls_listen needs tls_cert and tls_key"), -1;
+    if (cfg->background_worker > 1)
+        return fail(err, errlen, "background_worker must be 0 or 1"), -1;
+    if (cfg->background_nice > 19)
+        return fail(err, errlen, "background_nice must be between 0 and 19"), -1;
     if (cfg->ring_entries < 8)
         return fail(err, errlen, "ring_entries must be at least 8"), -1;
     if (cfg->pg_pool_size == 0)

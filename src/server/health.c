@@ -1,5 +1,5 @@
-/* Operations endpoints: /healthz (the process answers), /readyz (every worker reaches Redis and
- * PostgreSQL), /metrics (Prometheus text). */
+/* Operations endpoints: /healthz (the process answers), /readyz (every worker, the background one too,
+ * reaches Redis and PostgreSQL), /metrics (Prometheus text). */
 #include "internal.h"
 
 #include <stdio.h>
@@ -31,7 +31,7 @@ void server_on_readyz(h2o_req_t *req, const struct server_params *p)
     uint64_t now = server_monotonic_ms();
     uint64_t max_age =
         3 * srv->cfg->health_interval_ms + srv->cfg->redis_timeout_ms + srv->cfg->pg_timeout_ms;
-    size_t cap = 64 + 64 * (size_t)srv->nworkers;
+    size_t cap = 64 + 80 * (size_t)srv->nworkers;
     char *buf = h2o_mem_alloc_pool(&req->pool, cap);
     int ready = 1;
     size_t n = (size_t)snprintf(buf, cap, "{\"workers\":[");
@@ -40,8 +40,9 @@ void server_on_readyz(h2o_req_t *req, const struct server_params *p)
         int r = fresh(&h->redis_ok, &h->redis_checked_at, now, max_age);
         int g = fresh(&h->pg_ok, &h->pg_checked_at, now, max_age);
         ready &= r && g;
-        n += (size_t)snprintf(buf + n, cap - n, "%s{\"worker\":%u,\"redis\":%s,\"pg\":%s}", i ? "," : "", i,
-                              r ? "true" : "false", g ? "true" : "false");
+        n += (size_t)snprintf(buf + n, cap - n, "%s{\"worker\":%u,%s\"redis\":%s,\"pg\":%s}", i ? "," : "", i,
+                              srv->workers[i].background ? "\"background\":true," : "", r ? "true" : "false",
+                              g ? "true" : "false");
     }
     n += (size_t)snprintf(buf + n, cap - n, "],\"ready\":%s}\n", ready ? "true" : "false");
     if (!ready)

@@ -1,6 +1,7 @@
 /* HTTP helpers and the single h2o handler that applies limits and dispatches to the route table. */
 #include "internal.h"
 #include "citas/json.h"
+#include "citas/ring.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,6 +25,11 @@ struct ring *server_worker_ring(struct server_worker *w)
 unsigned server_worker_id(struct server_worker *w)
 {
     return w->id;
+}
+
+int server_worker_is_background(struct server_worker *w)
+{
+    return w->background || (w->id == 0 && w->srv->nworkers == w->srv->nrequest_workers);
 }
 
 static const char *reason(int status)
@@ -151,6 +157,8 @@ int server_on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     struct server_worker *w = server_worker_of(req);
+    /* in a long loop turn, let what earlier requests queued leave and their replies come in */
+    ring_poke(w->ring);
     if (header_bytes(req) > w->srv->cfg->max_request_headers) {
         server_send_problem(req, 431, "Request header fields too large",
                             "The request headers exceed the limit.");

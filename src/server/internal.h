@@ -2,6 +2,7 @@
 #ifndef CITAS_SERVER_INTERNAL_H
 #define CITAS_SERVER_INTERNAL_H
 
+#include "citas/ring.h"
 #include "citas/server.h"
 
 #include <pthread.h>
@@ -14,6 +15,12 @@ struct worker_health {
     atomic_ullong redis_checked_at, pg_checked_at; /* ms, CLOCK_MONOTONIC */
     atomic_ullong redis_errors, pg_errors, curl_errors;
     atomic_ullong redis_inflight, pg_inflight, curl_inflight;
+    /* copies of the worker's ring counters, refreshed every loop turn */
+    atomic_ullong ring_pokes;
+    atomic_ullong ring_gaps[RING_GAP_BUCKETS];
+    atomic_ullong ring_gap_us_sum;
+    atomic_ullong ring_turns[RING_GAP_BUCKETS];
+    atomic_ullong ring_turn_us_sum;
 };
 
 struct backends; /* the worker's Redis client and PostgreSQL pool (backends.c) */
@@ -28,6 +35,7 @@ struct server_worker {
     h2o_context_t ctx; /* server_worker_of() maps a request back to its worker through this */
     h2o_evloop_t *loop;
     struct ring *ring;
+    int background; /* the background worker: no listeners, only modules with work for it */
     int listen_fd, tls_fd;
     h2o_socket_t *listen_sock, *tls_sock;
     h2o_accept_ctx_t accept_plain, accept_tls;
@@ -48,7 +56,8 @@ struct server {
     h2o_globalconf_t globalconf;
     SSL_CTX *ssl_ctx;
     h2o_access_log_filehandle_t *access_log;
-    unsigned nworkers;
+    unsigned nworkers;          /* every worker thread: the request workers, then the background worker */
+    unsigned nrequest_workers;
     struct server_worker *workers;
 };
 

@@ -130,7 +130,8 @@ int server_start(const struct server_config *cfg, const struct server_app *app, 
     s->app = app;
     router_init(app);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    s->nworkers = cfg->workers != 0 ? cfg->workers : (unsigned)(cores > 0 ? cores : 1);
+    s->nrequest_workers = cfg->workers != 0 ? cfg->workers : (unsigned)(cores > 0 ? cores : 1);
+    s->nworkers = s->nrequest_workers + (cfg->background_worker ? 1 : 0);
     s->workers = calloc(s->nworkers, sizeof(*s->workers));
     if (s->workers == NULL || configure(s, err, errlen) != 0) {
         server_free(s);
@@ -141,6 +142,9 @@ int server_start(const struct server_config *cfg, const struct server_app *app, 
         w->srv = s;
         w->id = i;
         w->listen_fd = w->tls_fd = -1;
+        w->background = i >= s->nrequest_workers;
+        if (w->background)
+            continue;
         if (cfg->listen[0] != '\0' && (w->listen_fd = open_listener(cfg->listen, err, errlen)) < 0)
             goto fail;
         if (cfg->tls_listen[0] != '\0' && (w->tls_fd = open_listener(cfg->tls_listen, err, errlen)) < 0)

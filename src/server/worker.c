@@ -9,6 +9,7 @@
 #include <semaphore.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -76,13 +77,32 @@ static void begin_stop(struct server_worker *w)
 
 static void teardown(struct server_worker *w);
 
+/* Copies the ring's counters where /metrics, on any worker, reads them. */
+static void publish_ring_stats(struct server_worker *w)
+{
+    struct ring_stats st;
+    ring_get_stats(w->ring, &st);
+    atomic_store_explicit(&w->health.ring_pokes, st.pokes, memory_order_relaxed);
+    for (unsigned b = 0; b < RING_GAP_BUCKETS; b++)
+        atomic_store_explicit(&w->health.ring_gaps[b], st.flush_gaps[b], memory_order_relaxed);
+    atomic_store_explicit(&w->health.ring_gap_us_sum, st.flush_gap_us_sum, memory_order_relaxed);
+    for (unsigned b = 0; b < RING_GAP_BUCKETS; b++)
+        atomic_store_explicit(&w->health.ring_turns[b], st.turns[b], memory_order_relaxed);
+    atomic_store_explicit(&w->health.ring_turn_us_sum, st.turn_us_sum, memory_order_relaxed);
+}
+
 static int init(struct server_worker *w)
 {
+    /* Linux keeps a nice value per thread */
+    if (w->background && w->srv->cfg->background_nice > 0 &&
+        setpriority(PRIO_PROCESS, (id_t)gettid(), (int)w->srv->cfg->background_nice) != 0)
+        return -errno;
     w->loop = h2o_evloop_create();
     h2o_context_init(&w->ctx, w->loop, &w->srv->globalconf);
     int rc = ring_create(w->loop, w->srv->cfg->ring_entries, &w->ring);
     if (rc < 0)
         return rc;
+    ring_set_poke(w->ring, w->srv->cfg->ring_poke_us, w->srv->cfg->ring_poke_drain);
     /* h2o closes the fd it watches; the main thread keeps writing to its own, closed after the join */
     int fd = dup(w->wake_fd);
     if (fd < 0)
@@ -117,6 +137,7 @@ static void *worker_main(void *arg)
     w->tls_sock = listen_on(w, w->tls_fd);
     for (;;) {
         ring_run_once(w->ring, w->stopping ? 20 : 1000);
+        publish_ring_stats(w);
         if (!w->stopping && atomic_load(&w->stop_requested))
             begin_stop(w);
         if (w->stopping) {

@@ -194,7 +194,7 @@ def run(procs, tmp, maildir, citasd, citasctl, smtp_sink, stub, dsn, redis_port)
         hcaptcha_secret="0x0000000000000000000000000000000000000000", hcaptcha_timeout_ms=1000,
         captcha_actions="register,login",
         rate_limits="login:account=3/30,register:ip=10000/60,login:ip=10000/60,login_code:ip=10000/60",
-        # the mail module's sender (worker 0)
+        # the mail module's sender
         smtp_url=smtp_url, smtp_starttls="none", mail_poll_ms=50,
         auth_hash_threads=1, auth_pwhash_opslimit=3, auth_pwhash_memlimit_kib=131072)
     tls_port = None
@@ -203,7 +203,9 @@ def run(procs, tmp, maildir, citasd, citasctl, smtp_sink, stub, dsn, redis_port)
         tls_port = free_port()
         env_a = citasd_env(env_a, tls_listen="127.0.0.1:%d" % tls_port,
                            tls_cert=os.environ["CITAS_TEST_TLS_CERT"], tls_key=os.environ["CITAS_TEST_TLS_KEY"])
-    env_b = citasd_env(common, listen="127.0.0.1:%d" % b_port, auth_code_ttl_s=3, auth_session_idle_s=3,
+    # A runs its mail sender on the background worker (the default), B on worker 0; they share the outbox
+    env_b = citasd_env(common, listen="127.0.0.1:%d" % b_port, background_worker=0, auth_code_ttl_s=3,
+                       auth_session_idle_s=3,
                        auth_session_absolute_s=6, auth_pwhash_opslimit=1, auth_pwhash_memlimit_kib=8192)
     a_proc = procs.start([citasd], env=env_a, log=os.path.join(tmp, "citasd-a.log"))
     b_proc = procs.start([citasd], env=env_b, log=os.path.join(tmp, "citasd-b.log"))

@@ -1,4 +1,5 @@
-/* ring: timers, socket I/O, cancellation and end-of-turn batching on a real io_uring and h2o loop. */
+/* ring: timers, socket I/O, cancellation, end-of-turn batching and mid-turn pokes on a real io_uring and
+ * h2o loop. */
 #include "citas/ring.h"
 #include "harness.h"
 
@@ -39,6 +40,132 @@ static void on_defer(struct ring_defer *d)
 {
     struct deferred *x = (struct deferred *)d;
     x->runs++;
+}
+
+/* A completion that pokes its own ring: the poke must refuse (it would run callbacks inside callbacks). */
+struct poker {
+    struct ring_op op;
+    struct ring *ring;
+    int done, poke_rc;
+};
+
+static void on_poker(struct ring_op *op, int res)
+{
+    (void)res;
+    struct poker *p = op->data;
+    p->poke_rc = ring_poke(p->ring);
+    p->done = 1;
+}
+
+static void sleep_ms(int ms)
+{
+    long long until = harness_now_ms() + ms;
+    while (harness_now_ms() < until)
+        usleep(500);
+}
+
+static int count_done(const struct result *v, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += v[i].calls;
+    return k;
+}
+
+static uint64_t gaps_over(const struct ring_stats *st, unsigned first_bucket)
+{
+    uint64_t n = 0;
+    for (unsigned b = first_bucket; b < RING_GAP_BUCKETS; b++)
+        n += st->flush_gaps[b];
+    return n;
+}
+
+/* ring_poke(): off by default; otherwise it flushes once the interval has passed since the last flush and
+ * delivers at most its budget of completions; never from inside a completion. */
+static void test_poke(struct ring *r)
+{
+    int sv[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    CHECK_INT(write(sv[0], "x", 1), 1); /* sv[1] stays readable: its polls complete at submit */
+
+    struct ring_stats a, b;
+    struct result polls[5] = {{0}};
+    struct ring_op pops[5];
+    for (int i = 0; i < 5; i++)
+        pops[i] = (struct ring_op){.cb = on_done, .data = &polls[i]};
+
+    /* off: nothing leaves */
+    ring_flush(r);
+    CHECK_INT(ring_poll(r, &pops[0], sv[1], POLLIN), 0);
+    sleep_ms(3);
+    ring_get_stats(r, &a);
+    CHECK_INT(ring_poke(r), 0);
+    ring_get_stats(r, &b);
+    CHECK_INT(b.submits - a.submits, 0);
+    CHECK_INT(polls[0].calls, 0);
+    /* the flush finds the poll queued for 3 ms or more: counted above the 2 ms bucket */
+    ring_flush(r);
+    ring_get_stats(r, &b);
+    CHECK_INT(gaps_over(&b, 3) - gaps_over(&a, 3), 1);
+    run_until(r, &polls[0].done, 2000);
+
+    /* too soon after the last flush: an interval of 100 s */
+    ring_set_poke(r, 100000000, 2);
+    for (int i = 0; i < 5; i++)
+        polls[i] = (struct result){0};
+    ring_flush(r);
+    for (int i = 0; i < 5; i++)
+        CHECK_INT(ring_poll(r, &pops[i], sv[1], POLLIN), 0);
+    CHECK_INT(ring_poke(r), 0);
+    /* 1 ms, at most 2 completions per poke */
+    ring_set_poke(r, 1000, 2);
+    ring_get_stats(r, &a);
+    sleep_ms(2);
+    CHECK_INT(ring_poke(r), 1);
+    ring_get_stats(r, &b);
+    CHECK_INT(b.submits - a.submits, 1);
+    CHECK_INT(b.sqes - a.sqes, 5);
+    CHECK_INT(b.pokes - a.pokes, 1);
+    CHECK_INT(count_done(polls, 5), 2);
+    sleep_ms(2);
+    CHECK_INT(ring_poke(r), 1); /* nothing to submit, two more completions delivered */
+    CHECK_INT(count_done(polls, 5), 4);
+    ring_get_stats(r, &a);
+    run_until(r, &polls[4].done, 2000);
+    CHECK_INT(count_done(polls, 5), 5);
+    /* the turn that delivered the last completion is counted as a busy turn */
+    ring_get_stats(r, &b);
+    uint64_t turns_a = 0, turns_b = 0;
+    for (unsigned k = 0; k < RING_GAP_BUCKETS; k++)
+        turns_a += a.turns[k], turns_b += b.turns[k];
+    CHECK(turns_b > turns_a);
+
+    /* a completion callback cannot poke */
+    struct poker pk = {.op = {.cb = on_poker}, .ring = r};
+    pk.op.data = &pk;
+    CHECK_INT(ring_poll(r, &pk.op, sv[1], POLLIN), 0);
+    ring_flush(r);
+    sleep_ms(2);
+    run_until(r, &pk.done, 2000);
+    CHECK_INT(pk.poke_rc, 0);
+
+    /* a budget of 0 only submits */
+    ring_set_poke(r, 1000, 0);
+    polls[0] = (struct result){0};
+    ring_flush(r);
+    CHECK_INT(ring_poll(r, &pops[0], sv[1], POLLIN), 0);
+    sleep_ms(2);
+    ring_get_stats(r, &a);
+    CHECK_INT(ring_poke(r), 1);
+    ring_get_stats(r, &b);
+    CHECK_INT(b.sqes - a.sqes, 1);
+    CHECK_INT(polls[0].calls, 0);
+    run_until(r, &polls[0].done, 2000);
+    CHECK_INT(polls[0].calls, 1);
+
+    ring_set_poke(r, 0, 0);
+    close(sv[0]);
+    close(sv[1]);
 }
 
 int main(void)
@@ -115,6 +242,7 @@ int main(void)
 
     close(sv[0]);
     close(sv[1]);
+    test_poke(r);
     ring_destroy(r);
     h2o_evloop_destroy(loop);
     return harness_finish("ring");

@@ -110,7 +110,7 @@ static void mod_metrics(struct server_metrics *m)
     server_metrics_put(m, "test_module_inits %d\n", atomic_load(&inits));
 }
 
-static const struct server_module mod = {"test", mod_keys, mod_init, mod_stop, mod_free, mod_metrics};
+static const struct server_module mod = {"test", mod_keys, mod_init, mod_stop, mod_free, mod_metrics, 0};
 static const struct server_module *const mods[] = {&mod};
 static const struct server_route routes[] = {
     {"POST", "/echo", "echo", on_echo},

@@ -63,7 +63,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert
 CITAS_LISTEN=127.0.0.1:$hport CITAS_TLS_LISTEN=127.0.0.1:$tport CITAS_TLS_CERT=$tmp/cert.pem \
     CITAS_TLS_KEY=$tmp/key.pem CITAS_WORKERS=2 CITAS_REDIS_PORT=$rport CITAS_PG_DSN=$CITAS_TEST_PG_DSN \
     CITAS_MAX_REQUEST_BODY=1024 CITAS_MAX_REQUEST_HEADERS=4096 CITAS_ACCESS_LOG=$tmp/access.log \
-    CITAS_HEALTH_INTERVAL_MS=100 CITAS_REDIS_TIMEOUT_MS=300 CITAS_SHUTDOWN_TIMEOUT_MS=5000 \
+    CITAS_HEALTH_INTERVAL_MS=100 CITAS_REDIS_TIMEOUT_MS=300 CITAS_SHUTDOWN_TIMEOUT_MS=5000 CITAS_BACKGROUND_NICE=5 \
     CITAS_HCAPTCHA_SECRET=0x0000000000000000000000000000000000000000 \
     "$citasd" 2>"$tmp/citasd.err" &
 citasd_pid=$!
@@ -85,12 +85,20 @@ wait_ready() {
     return 1
 }
 check "readyz turns 200 with Redis and PostgreSQL up" wait_ready
-check "readyz lists every worker" [ "$(curl -s "$base/readyz" | grep -o '"redis":true,"pg":true' | wc -l)" = 2 ]
+check "readyz lists every worker" [ "$(curl -s "$base/readyz" | grep -o '"redis":true,"pg":true' | wc -l)" = 3 ]
+check "readyz marks the background worker" grep -q '"worker":2,"background":true,"redis":true' <(curl -s "$base/readyz")
+# the background worker's thread runs at background_nice (5 here); the others at 0
+nices=$(ps -L -o nice= -p "$citasd_pid" | tr -d ' ' | sort | uniq -c | tr -s ' ' | tr '\n' ';')
+check "one thread at background_nice 5 ($nices)" [ "$(ps -L -o nice= -p "$citasd_pid" | tr -d ' ' | grep -c '^5$')" = 1 ]
 metrics=$(curl -s "$base/metrics")
 check "metrics count healthz by status" grep -q '^citas_http_requests_total{route="healthz",status="200"} [1-9]' <<<"$metrics"
 check "metrics have a latency histogram" grep -q '^citas_http_request_duration_seconds_bucket{route="healthz",le="+Inf"} [1-9]' <<<"$metrics"
 check "metrics have backend errors" grep -q '^citas_backend_errors_total{backend="redis"} ' <<<"$metrics"
 check "metrics have in-flight backend calls" grep -q '^citas_backend_inflight{backend="pg"} ' <<<"$metrics"
+# the health checks' PING and SELECT 1 were queued and submitted at least once on each worker
+check "metrics have the ring's queue waits" grep -q '^citas_loop_queued_seconds_count [1-9]' <<<"$metrics"
+check "metrics have the ring's pokes" grep -q '^citas_loop_pokes_total [0-9]' <<<"$metrics"
+check "metrics have the loop's busy turns" grep -q '^citas_loop_turn_seconds_count [1-9]' <<<"$metrics"
 check "metrics content type" grep -qi '^content-type: text/plain; version=0.0.4' <(curl -sI "$base/metrics")
 check "HEAD is served" [ "$(curl -s -o /dev/null -w '%{http_code}' -I "$base/healthz")" = 200 ]
 sleep 0.2

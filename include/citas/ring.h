@@ -44,10 +44,14 @@ struct ring_defer {
     int queued;
 };
 
-/* Upper bounds (microseconds) of the buckets of ring_stats.flush_gaps and .turns; the last bucket has no
- * bound. */
-#define RING_GAP_BUCKETS 8
-extern const uint64_t ring_gap_bounds_us[RING_GAP_BUCKETS - 1];
+/* A histogram of durations: counts by bucket (upper bounds in ring_hist_bounds_us; the last bucket has no
+ * bound) and their sum. */
+#define RING_HIST_BUCKETS 8
+extern const uint64_t ring_hist_bounds_us[RING_HIST_BUCKETS - 1];
+struct ring_hist {
+    uint64_t n[RING_HIST_BUCKETS];
+    uint64_t sum_us;
+};
 
 /* Counters of one ring, for tests and /metrics. */
 struct ring_stats {
@@ -56,13 +60,11 @@ struct ring_stats {
     uint64_t completions; /* completions delivered */
     uint64_t pokes;       /* ring_poke() calls that flushed */
     /* at each flush with work to do (deferred work or operations), how long the oldest of it had been
-     * queued, by bucket: the longest a command waited to leave */
-    uint64_t flush_gaps[RING_GAP_BUCKETS];
-    uint64_t flush_gap_us_sum;
-    /* busy loop turns, by bucket: from the turn's first completion or ring_poke() call (the start of a
-     * request) to its end. A reply that arrives during a turn waits for its end to be seen. */
-    uint64_t turns[RING_GAP_BUCKETS];
-    uint64_t turn_us_sum;
+     * queued: the longest a command waited to leave */
+    struct ring_hist queued;
+    /* busy loop turns: from the turn's first completion or ring_poke() call (the start of a request) to its
+     * end. A reply that arrives during a turn waits for its end to be seen. */
+    struct ring_hist turns;
 };
 
 /*

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-const uint64_t ring_gap_bounds_us[RING_GAP_BUCKETS - 1] = {500, 1000, 2000, 5000, 10000, 20000, 50000};
+const uint64_t ring_hist_bounds_us[RING_HIST_BUCKETS - 1] = {500, 1000, 2000, 5000, 10000, 20000, 50000};
 
 struct ring {
     struct io_uring uring;
@@ -126,7 +126,7 @@ uint64_t ring_now(struct ring *r)
     return h2o_now(r->loop);
 }
 
-/* Notes the time the first work since the last flush is queued, for ring_stats.flush_gaps. */
+/* Notes the time the first work since the last flush is queued, for ring_stats.queued. */
 static void note_queued(struct ring *r)
 {
     if (r->pending == 0 && r->deferred == NULL)
@@ -228,14 +228,14 @@ void ring_defer(struct ring *r, struct ring_defer *d)
     r->deferred = d;
 }
 
-static void count(uint64_t *buckets, uint64_t *sum_us, uint64_t ns)
+static void count(struct ring_hist *h, uint64_t ns)
 {
     uint64_t us = ns / 1000;
     unsigned b = 0;
-    while (b < RING_GAP_BUCKETS - 1 && us > ring_gap_bounds_us[b])
+    while (b < RING_HIST_BUCKETS - 1 && us > ring_hist_bounds_us[b])
         b++;
-    buckets[b]++;
-    *sum_us += us;
+    h->n[b]++;
+    h->sum_us += us;
 }
 
 int ring_flush(struct ring *r)
@@ -243,7 +243,7 @@ int ring_flush(struct ring *r)
     uint64_t t = now_ns();
     /* before deferred work queues more */
     if (r->deferred != NULL || r->pending > 0)
-        count(r->stats.flush_gaps, &r->stats.flush_gap_us_sum, t - r->queued_ns);
+        count(&r->stats.queued, t - r->queued_ns);
     r->last_flush_ns = t;
     int was_busy = r->busy;
     r->busy = 1;
@@ -302,7 +302,7 @@ int ring_run_once(struct ring *r, int32_t max_wait)
     /* a drain above has no wait after it (max_wait 0): it counts in this turn */
     rc = h2o_evloop_run(r->loop, max_wait);
     if (r->turn_ns != 0) {
-        count(r->stats.turns, &r->stats.turn_us_sum, now_ns() - r->turn_ns);
+        count(&r->stats.turns, now_ns() - r->turn_ns);
         r->turn_ns = 0;
     }
     return rc;

@@ -17,10 +17,10 @@ struct worker_health {
     atomic_ullong redis_inflight, pg_inflight, curl_inflight;
     /* copies of the worker's ring counters, refreshed every loop turn */
     atomic_ullong ring_pokes;
-    atomic_ullong ring_gaps[RING_GAP_BUCKETS];
-    atomic_ullong ring_gap_us_sum;
-    atomic_ullong ring_turns[RING_GAP_BUCKETS];
-    atomic_ullong ring_turn_us_sum;
+    struct worker_hist {
+        atomic_ullong n[RING_HIST_BUCKETS];
+        atomic_ullong sum_us;
+    } ring_queued, ring_turns;
 };
 
 struct backends; /* the worker's Redis client and PostgreSQL pool (backends.c) */

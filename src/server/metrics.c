@@ -160,37 +160,27 @@ static void render_backends(struct server_metrics *o, struct server *srv)
     }
 }
 
-/* A histogram of the workers' ring counters: `at` picks a worker's buckets and sum. */
+/* One of the workers' ring histograms (the busy turns, or the submits' queue waits), summed over the workers. */
 static void render_ring_histogram(struct server_metrics *o, struct server *srv, const char *name, const char *help,
-                                  atomic_ullong *(*at)(struct worker_health *h, atomic_ullong **sum_us))
+                                  int turns)
 {
     put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-    unsigned long long cum = 0, sum_us = 0;
-    for (unsigned b = 0; b < RING_GAP_BUCKETS; b++) {
-        for (unsigned i = 0; i < srv->nworkers; i++) {
-            atomic_ullong *sum;
-            cum += atomic_load_explicit(&at(&srv->workers[i].health, &sum)[b], memory_order_relaxed);
-            if (b == 0)
-                sum_us += atomic_load_explicit(sum, memory_order_relaxed);
-        }
-        if (b < RING_GAP_BUCKETS - 1)
-            put(o, "%s_bucket{le=\"%g\"} %llu\n", name, (double)ring_gap_bounds_us[b] / 1e6, cum);
+    unsigned long long n[RING_HIST_BUCKETS] = {0}, sum_us = 0;
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        struct worker_hist *h = turns ? &srv->workers[i].health.ring_turns : &srv->workers[i].health.ring_queued;
+        for (unsigned b = 0; b < RING_HIST_BUCKETS; b++)
+            n[b] += atomic_load_explicit(&h->n[b], memory_order_relaxed);
+        sum_us += atomic_load_explicit(&h->sum_us, memory_order_relaxed);
+    }
+    unsigned long long cum = 0;
+    for (unsigned b = 0; b < RING_HIST_BUCKETS; b++) {
+        cum += n[b];
+        if (b < RING_HIST_BUCKETS - 1)
+            put(o, "%s_bucket{le=\"%g\"} %llu\n", name, (double)ring_hist_bounds_us[b] / 1e6, cum);
         else
             put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
     }
     put(o, "%s_sum %.6f\n%s_count %llu\n", name, (double)sum_us / 1e6, name, cum);
-}
-
-static atomic_ullong *queued_of(struct worker_health *h, atomic_ullong **sum_us)
-{
-    *sum_us = &h->ring_gap_us_sum;
-    return h->ring_gaps;
-}
-
-static atomic_ullong *turns_of(struct worker_health *h, atomic_ullong **sum_us)
-{
-    *sum_us = &h->ring_turn_us_sum;
-    return h->ring_turns;
 }
 
 static void render_ring(struct server_metrics *o, struct server *srv)
@@ -203,11 +193,11 @@ static void render_ring(struct server_metrics *o, struct server *srv)
         pokes += atomic_load_explicit(&srv->workers[i].health.ring_pokes, memory_order_relaxed);
     put(o, "citas_loop_pokes_total %llu\n", pokes);
     render_ring_histogram(o, srv, "citas_loop_queued_seconds",
-                          "How long the oldest backend operation of a submit had waited for it.", queued_of);
+                          "How long the oldest backend operation of a submit had waited for it.", 0);
     render_ring_histogram(o, srv, "citas_loop_turn_seconds",
                           "Busy loop turns of the workers, from their first request or completion to their end: "
                           "a backend reply that arrives during a turn waits for its end.",
-                          turns_of);
+                          1);
 }
 
 h2o_iovec_t metrics_render(struct server *srv, h2o_mem_pool_t *pool)

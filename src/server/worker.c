@@ -77,18 +77,21 @@ static void begin_stop(struct server_worker *w)
 
 static void teardown(struct server_worker *w);
 
+static void publish_hist(struct worker_hist *to, const struct ring_hist *from)
+{
+    for (unsigned b = 0; b < RING_HIST_BUCKETS; b++)
+        atomic_store_explicit(&to->n[b], from->n[b], memory_order_relaxed);
+    atomic_store_explicit(&to->sum_us, from->sum_us, memory_order_relaxed);
+}
+
 /* Copies the ring's counters where /metrics, on any worker, reads them. */
 static void publish_ring_stats(struct server_worker *w)
 {
     struct ring_stats st;
     ring_get_stats(w->ring, &st);
     atomic_store_explicit(&w->health.ring_pokes, st.pokes, memory_order_relaxed);
-    for (unsigned b = 0; b < RING_GAP_BUCKETS; b++)
-        atomic_store_explicit(&w->health.ring_gaps[b], st.flush_gaps[b], memory_order_relaxed);
-    atomic_store_explicit(&w->health.ring_gap_us_sum, st.flush_gap_us_sum, memory_order_relaxed);
-    for (unsigned b = 0; b < RING_GAP_BUCKETS; b++)
-        atomic_store_explicit(&w->health.ring_turns[b], st.turns[b], memory_order_relaxed);
-    atomic_store_explicit(&w->health.ring_turn_us_sum, st.turn_us_sum, memory_order_relaxed);
+    publish_hist(&w->health.ring_queued, &st.queued);
+    publish_hist(&w->health.ring_turns, &st.turns);
 }
 
 static int init(struct server_worker *w)

@@ -72,12 +72,26 @@ static int count_done(const struct result *v, int n)
     return k;
 }
 
-static uint64_t gaps_over(const struct ring_stats *st, unsigned first_bucket)
+static uint64_t queued_over(const struct ring_stats *st, unsigned first_bucket)
 {
     uint64_t n = 0;
-    for (unsigned b = first_bucket; b < RING_GAP_BUCKETS; b++)
-        n += st->flush_gaps[b];
+    for (unsigned b = first_bucket; b < RING_HIST_BUCKETS; b++)
+        n += st->queued.n[b];
     return n;
+}
+
+/* Flushes, queues a poll of `fd` on `op`, waits `ms` and pokes: returns what the poke returned, with the
+ * ring's counters just before and after it. */
+static int poll_then_poke(struct ring *r, struct ring_op *op, int fd, int ms, struct ring_stats *before,
+                          struct ring_stats *after)
+{
+    ring_flush(r);
+    CHECK_INT(ring_poll(r, op, fd, POLLIN), 0);
+    sleep_ms(ms);
+    ring_get_stats(r, before);
+    int rc = ring_poke(r);
+    ring_get_stats(r, after);
+    return rc;
 }
 
 /* ring_poke(): off by default; otherwise it flushes once the interval has passed since the last flush and
@@ -95,18 +109,13 @@ static void test_poke(struct ring *r)
         pops[i] = (struct ring_op){.cb = on_done, .data = &polls[i]};
 
     /* off: nothing leaves */
-    ring_flush(r);
-    CHECK_INT(ring_poll(r, &pops[0], sv[1], POLLIN), 0);
-    sleep_ms(3);
-    ring_get_stats(r, &a);
-    CHECK_INT(ring_poke(r), 0);
-    ring_get_stats(r, &b);
+    CHECK_INT(poll_then_poke(r, &pops[0], sv[1], 3, &a, &b), 0);
     CHECK_INT(b.submits - a.submits, 0);
     CHECK_INT(polls[0].calls, 0);
     /* the flush finds the poll queued for 3 ms or more: counted above the 2 ms bucket */
     ring_flush(r);
     ring_get_stats(r, &b);
-    CHECK_INT(gaps_over(&b, 3) - gaps_over(&a, 3), 1);
+    CHECK_INT(queued_over(&b, 3) - queued_over(&a, 3), 1);
     run_until(r, &polls[0].done, 2000);
 
     /* too soon after the last flush: an interval of 100 s */
@@ -136,8 +145,8 @@ static void test_poke(struct ring *r)
     /* the turn that delivered the last completion is counted as a busy turn */
     ring_get_stats(r, &b);
     uint64_t turns_a = 0, turns_b = 0;
-    for (unsigned k = 0; k < RING_GAP_BUCKETS; k++)
-        turns_a += a.turns[k], turns_b += b.turns[k];
+    for (unsigned k = 0; k < RING_HIST_BUCKETS; k++)
+        turns_a += a.turns.n[k], turns_b += b.turns.n[k];
     CHECK(turns_b > turns_a);
 
     /* a completion callback cannot poke */
@@ -152,12 +161,7 @@ static void test_poke(struct ring *r)
     /* a budget of 0 only submits */
     ring_set_poke(r, 1000, 0);
     polls[0] = (struct result){0};
-    ring_flush(r);
-    CHECK_INT(ring_poll(r, &pops[0], sv[1], POLLIN), 0);
-    sleep_ms(2);
-    ring_get_stats(r, &a);
-    CHECK_INT(ring_poke(r), 1);
-    ring_get_stats(r, &b);
+    CHECK_INT(poll_then_poke(r, &pops[0], sv[1], 2, &a, &b), 1);
     CHECK_INT(b.sqes - a.sqes, 1);
     CHECK_INT(polls[0].calls, 0);
     run_until(r, &polls[0].done, 2000);

@@ -29,11 +29,18 @@ struct server_params {
 };
 /* A handler answers the request now or later (see server_async_alloc()); it never blocks. */
 typedef void (*server_handler)(h2o_req_t *req, const struct server_params *p);
+/*
+ * Admission classes. While a worker has admission_max_active requests waiting on a backend, a new request
+ * waits in the worker (not started, no backend touched) until one of them is answered; the first class
+ * goes first, then normal, then last, each in arrival order. `always` never waits (probes, metrics).
+ */
+enum server_admit { SERVER_ADMIT_NORMAL = 0, SERVER_ADMIT_FIRST, SERVER_ADMIT_LAST, SERVER_ADMIT_ALWAYS };
 struct server_route {
     const char *method;  /* "GET", "POST"...; GET routes also answer HEAD */
     const char *pattern; /* "/api/v1/offices/{code}": a {name} segment matches one non-empty path segment */
     const char *name;    /* label in /metrics */
     server_handler handler;
+    enum server_admit admit;
 };
 
 /* A configuration key a module adds to citas.conf (overridable by CITAS_<KEY>). */
@@ -94,8 +101,10 @@ struct server_config {
     unsigned ring_entries;
     unsigned background_worker; /* 1: one more worker thread, without listeners, for background work */
     unsigned background_nice;   /* that thread's nice value (0-19) */
-    unsigned ring_poke_us;    /* a request starting this long after the ring last flushed flushes it (0: off) */
-    unsigned ring_poke_drain; /* completions such a flush delivers at most */
+    unsigned ring_poke_us; /* a request starting this long after the ring last flushed flushes it (0: off) */
+    unsigned ring_poke_drain;       /* completions such a flush delivers at most */
+    unsigned admission_max_active;  /* requests a worker runs at once before new ones wait (0: no limit) */
+    uint64_t admission_max_wait_ms; /* a request that waited this long for admission gets 503 */
     /* keys declared by the application's modules, as strings */
     size_t nextra;
     struct server_config_extra {
@@ -154,8 +163,9 @@ void *server_worker_module(struct server_worker *w, const struct server_module *
 void *server_async_alloc(h2o_req_t *req, size_t size);
 h2o_req_t *server_async_req(void *state);
 void server_async_release(void *state);
-/* Async states allocated and not yet released in the whole process (requests waiting on a backend): how
- * busy the server is, for background work that yields to requests (the mail outbox). Any thread. */
+/* Async states allocated and not yet released in the whole process (requests waiting on a backend), and
+ * requests waiting for admission: how busy the server is, for background work that yields to requests (the
+ * mail outbox). Any thread. */
 uint64_t server_async_in_flight(void);
 
 /* Request helpers. */

@@ -183,6 +183,8 @@ int server_on_req(h2o_handler_t *self, h2o_req_t *req)
             server_send_problem(req, 404, "Not found", "There is nothing at this address.");
         return 0;
     }
+    if (admission_park(w, req, r, &params))
+        return 0;
     r->handler(req, &params);
     return 0;
 }
@@ -196,16 +198,23 @@ const struct server_config *server_worker_config(struct server_worker *w)
 
 struct async_hdr {
     h2o_req_t *req; /* NULL once h2o disposed of the request */
+    struct server_worker *w;
     int released;
     _Alignas(max_align_t) char state[];
 };
 
-/* Async states allocated and not yet released, every worker together (server_async_in_flight()). */
+/* Async states allocated and not yet released, and requests waiting for admission, every worker together
+ * (server_async_in_flight()). */
 static _Atomic uint64_t async_in_flight;
 
 uint64_t server_async_in_flight(void)
 {
     return atomic_load_explicit(&async_in_flight, memory_order_relaxed);
+}
+
+void server_waiting_add(int delta)
+{
+    atomic_fetch_add_explicit(&async_in_flight, (uint64_t)(int64_t)delta, memory_order_relaxed);
 }
 
 static void on_req_disposed(void *p)
@@ -222,6 +231,8 @@ void *server_async_alloc(h2o_req_t *req, size_t size)
     if (h == NULL)
         h2o_fatal("out of memory");
     h->req = req;
+    h->w = server_worker_of(req);
+    h->w->async_active++;
     atomic_fetch_add_explicit(&async_in_flight, 1, memory_order_relaxed);
     /* a pointer-sized token in the request's pool tells us when h2o disposes of the request */
     struct async_hdr **token = h2o_mem_alloc_shared(&req->pool, sizeof(*token), on_req_disposed);
@@ -243,6 +254,7 @@ void server_async_release(void *state)
 {
     struct async_hdr *h = hdr_of(state);
     h->released = 1;
+    h->w->async_active--;
     atomic_fetch_sub_explicit(&async_in_flight, 1, memory_order_relaxed);
     if (h->req == NULL)
         free(h);

@@ -9,6 +9,8 @@
 #include <semaphore.h>
 #include <stdatomic.h>
 
+#define ADMIT_CLASSES 3 /* the classes that can wait: first, normal, last (server_admit) */
+
 /* Backend health and load of one worker, published for /readyz and /metrics (written by the worker). */
 struct worker_health {
     atomic_int redis_ok, pg_ok;
@@ -21,6 +23,9 @@ struct worker_health {
         atomic_ullong n[RING_HIST_BUCKETS];
         atomic_ullong sum_us;
     } ring_queued, ring_turns;
+    /* admission (admission.c), by class: first, normal, last */
+    atomic_ullong admit_waiting[ADMIT_CLASSES], admit_parked[ADMIT_CLASSES], admit_shed[ADMIT_CLASSES];
+    atomic_ullong admit_wait_us[ADMIT_CLASSES];
 };
 
 struct backends; /* the worker's Redis client and PostgreSQL pool (backends.c) */
@@ -46,7 +51,9 @@ struct server_worker {
     uint64_t stop_deadline;
     int dropped;
     struct backends *backends;
-    void **module_state; /* one per app module */
+    void **module_state;                       /* one per app module */
+    unsigned async_active;                     /* async states of this worker not yet released */
+    h2o_linklist_t admit_queue[ADMIT_CLASSES]; /* requests waiting for admission, oldest first */
     struct worker_health health;
 };
 
@@ -56,7 +63,7 @@ struct server {
     h2o_globalconf_t globalconf;
     SSL_CTX *ssl_ctx;
     h2o_access_log_filehandle_t *access_log;
-    unsigned nworkers;          /* every worker thread: the request workers, then the background worker */
+    unsigned nworkers; /* every worker thread: the request workers, then the background worker */
     unsigned nrequest_workers;
     struct server_worker *workers;
 };
@@ -72,6 +79,18 @@ size_t route_index(const struct server_route *r);
 
 /* http.c: the one h2o handler (limits, then the route table) */
 int server_on_req(h2o_handler_t *self, h2o_req_t *req);
+
+/* admission.c: requests wait while the worker has admission_max_active of them on a backend */
+void admission_init(struct server_worker *w);
+/* Parks the request if it has to wait (returns 1; admission_run() starts it later), else returns 0. */
+int admission_park(struct server_worker *w, h2o_req_t *req, const struct server_route *r,
+                   const struct server_params *p);
+/* Starts waiting requests while there is room, and answers 503 to those that waited too long. Runs after
+ * every loop turn; when the worker is stopping, starts them all. */
+void admission_run(struct server_worker *w);
+
+/* http.c: requests that wait for admission count in server_async_in_flight() too */
+void server_waiting_add(int delta);
 
 /* metrics.c */
 void metrics_observe(size_t route, int status, double seconds);

@@ -146,10 +146,11 @@ static void render_backends(struct server_metrics *o, struct server *srv)
         }
         put(o, "citas_backend_inflight{backend=\"%s\"} %llu\n", names[b], sum);
     }
-    put(o, "# HELP citas_requests_waiting Requests of every worker waiting on a backend (the mail outbox yields "
-           "while there are mail_busy_requests of them).\n"
-           "# TYPE citas_requests_waiting gauge\n"
-           "citas_requests_waiting %llu\n",
+    put(o,
+        "# HELP citas_requests_waiting Requests of every worker waiting on a backend or for admission "
+        "(the mail outbox yields while there are mail_busy_requests of them).\n"
+        "# TYPE citas_requests_waiting gauge\n"
+        "citas_requests_waiting %llu\n",
         (unsigned long long)server_async_in_flight());
     put(o, "# HELP citas_backend_up Whether each worker reached the backend at its last check.\n"
            "# TYPE citas_backend_up gauge\n");
@@ -160,14 +161,16 @@ static void render_backends(struct server_metrics *o, struct server *srv)
     }
 }
 
-/* One of the workers' ring histograms (the busy turns, or the submits' queue waits), summed over the workers. */
-static void render_ring_histogram(struct server_metrics *o, struct server *srv, const char *name, const char *help,
-                                  int turns)
+/* One of the workers' ring histograms (the busy turns, or the submits' queue waits), summed over the workers.
+ */
+static void render_ring_histogram(struct server_metrics *o, struct server *srv, const char *name,
+                                  const char *help, int turns)
 {
     put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     unsigned long long n[RING_HIST_BUCKETS] = {0}, sum_us = 0;
     for (unsigned i = 0; i < srv->nworkers; i++) {
-        struct worker_hist *h = turns ? &srv->workers[i].health.ring_turns : &srv->workers[i].health.ring_queued;
+        struct worker_hist *h =
+            turns ? &srv->workers[i].health.ring_turns : &srv->workers[i].health.ring_queued;
         for (unsigned b = 0; b < RING_HIST_BUCKETS; b++)
             n[b] += atomic_load_explicit(&h->n[b], memory_order_relaxed);
         sum_us += atomic_load_explicit(&h->sum_us, memory_order_relaxed);
@@ -185,19 +188,57 @@ static void render_ring_histogram(struct server_metrics *o, struct server *srv, 
 
 static void render_ring(struct server_metrics *o, struct server *srv)
 {
-    put(o, "# HELP citas_loop_pokes_total Submits of a worker's io_uring ring at the start of a request, in the "
-           "middle of a loop turn (ring_poke_us).\n"
-           "# TYPE citas_loop_pokes_total counter\n");
+    put(o,
+        "# HELP citas_loop_pokes_total Submits of a worker's io_uring ring at the start of a request, in the "
+        "middle of a loop turn (ring_poke_us).\n"
+        "# TYPE citas_loop_pokes_total counter\n");
     unsigned long long pokes = 0;
     for (unsigned i = 0; i < srv->nworkers; i++)
         pokes += atomic_load_explicit(&srv->workers[i].health.ring_pokes, memory_order_relaxed);
     put(o, "citas_loop_pokes_total %llu\n", pokes);
     render_ring_histogram(o, srv, "citas_loop_queued_seconds",
                           "How long the oldest backend operation of a submit had waited for it.", 0);
-    render_ring_histogram(o, srv, "citas_loop_turn_seconds",
-                          "Busy loop turns of the workers, from their first request or completion to their end: "
-                          "a backend reply that arrives during a turn waits for its end.",
-                          1);
+    render_ring_histogram(
+        o, srv, "citas_loop_turn_seconds",
+        "Busy loop turns of the workers, from their first request or completion to their end: "
+        "a backend reply that arrives during a turn waits for its end.",
+        1);
+}
+
+/* Admission (admission.c), by class, summed over the workers. */
+static void render_admission(struct server_metrics *o, struct server *srv)
+{
+    static const char *classes[ADMIT_CLASSES] = {"first", "normal", "last"};
+    static const struct {
+        const char *name, *type, *help;
+    } series[] = {
+        {"citas_admission_waiting", "gauge",
+         "Requests waiting for admission (admission_max_active), by class."},
+        {"citas_admission_parked_total", "counter", "Requests that had to wait for admission, by class."},
+        {"citas_admission_shed_total", "counter",
+         "Requests answered 503 after waiting admission_max_wait_ms for admission, by class."},
+        {"citas_admission_wait_seconds_total", "counter",
+         "Time requests spent waiting for admission, by class."},
+    };
+    for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
+        put(o, "# HELP %s %s\n# TYPE %s %s\n", series[k].name, series[k].help, series[k].name,
+            series[k].type);
+        for (unsigned c = 0; c < ADMIT_CLASSES; c++) {
+            unsigned long long sum = 0;
+            for (unsigned i = 0; i < srv->nworkers; i++) {
+                struct worker_health *h = &srv->workers[i].health;
+                atomic_ullong *v = k == 0   ? &h->admit_waiting[c]
+                                   : k == 1 ? &h->admit_parked[c]
+                                   : k == 2 ? &h->admit_shed[c]
+                                            : &h->admit_wait_us[c];
+                sum += atomic_load_explicit(v, memory_order_relaxed);
+            }
+            if (k == 3)
+                put(o, "%s{class=\"%s\"} %.6f\n", series[k].name, classes[c], (double)sum / 1e6);
+            else
+                put(o, "%s{class=\"%s\"} %llu\n", series[k].name, classes[c], sum);
+        }
+    }
 }
 
 h2o_iovec_t metrics_render(struct server *srv, h2o_mem_pool_t *pool)
@@ -207,6 +248,7 @@ h2o_iovec_t metrics_render(struct server *srv, h2o_mem_pool_t *pool)
     render_requests(&o);
     render_backends(&o, srv);
     render_ring(&o, srv);
+    render_admission(&o, srv);
     for (size_t i = 0; i < srv->app->nmodules; i++)
         if (srv->app->modules[i]->metrics != NULL)
             srv->app->modules[i]->metrics(&o);

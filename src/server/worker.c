@@ -100,6 +100,7 @@ static int init(struct server_worker *w)
     if (w->background && w->srv->cfg->background_nice > 0 &&
         setpriority(PRIO_PROCESS, (id_t)gettid(), (int)w->srv->cfg->background_nice) != 0)
         return -errno;
+    admission_init(w);
     w->loop = h2o_evloop_create();
     h2o_context_init(&w->ctx, w->loop, &w->srv->globalconf);
     int rc = ring_create(w->loop, w->srv->cfg->ring_entries, &w->ring);
@@ -140,6 +141,7 @@ static void *worker_main(void *arg)
     w->tls_sock = listen_on(w, w->tls_fd);
     for (;;) {
         ring_run_once(w->ring, w->stopping ? 20 : 1000);
+        admission_run(w);
         publish_ring_stats(w);
         if (!w->stopping && atomic_load(&w->stop_requested))
             begin_stop(w);

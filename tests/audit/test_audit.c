@@ -271,7 +271,8 @@ static void test_shutdown_chain(PGconn *c, const char *dsn, const char *priv, co
                                 const char *tag)
 {
     const struct server_module *mods[] = {&audit_server_module};
-    const struct server_route routes[] = {{"GET", "/healthz", "healthz", server_on_healthz}};
+    const struct server_route routes[] = {
+        {"GET", "/healthz", "healthz", server_on_healthz, SERVER_ADMIT_NORMAL}};
     struct server_app app = {.routes = routes, .nroutes = 1, .modules = mods, .nmodules = 1};
     struct server_config cfg;
     struct server *s = start_server(&cfg, &app, dsn, priv, "600000", "600000");
@@ -309,7 +310,8 @@ static void test_shutdown_chain(PGconn *c, const char *dsn, const char *priv, co
 static void test_signer(PGconn *c, const char *dsn, const char *priv, const char *pub, const char *tag)
 {
     const struct server_module *mods[] = {&audit_server_module};
-    const struct server_route routes[] = {{"GET", "/healthz", "healthz", server_on_healthz}};
+    const struct server_route routes[] = {
+        {"GET", "/healthz", "healthz", server_on_healthz, SERVER_ADMIT_NORMAL}};
     struct server_app app = {.routes = routes, .nroutes = 1, .modules = mods, .nmodules = 1};
     struct server_config cfg;
     struct server *s = start_server(&cfg, &app, dsn, priv, "100", "100");

@@ -228,6 +228,7 @@ def run(procs, tmp, maildir, citasd, citasctl, smtp_sink, stub, dsn, redis_port)
     if tls_port:
         test_tls_cookie(ctx)
     stub_proc = test_captcha(ctx, procs, stub_proc, stub, stub_port, tmp)
+    test_admission(ctx, procs, common, citasd, stub, tmp)
     check("citasd A still runs", a_proc.poll() is None)
     # a graceful stop with status 0 (sanitizer builds exit non-zero on a leak or error report)
     for name, p in (("A", a_proc), ("B", b_proc)):
@@ -761,6 +762,89 @@ def test_captcha(ctx, procs, stub_proc, stub, stub_port, tmp):
     r = c.request("POST", "/api/v1/sessions", body(captcha=captcha()))
     check("captcha service back: verified again (401 for the unknown email)", is_problem(r, 401))
     return stub_proc
+
+
+def metric(port, line_start):
+    """The value of the first /metrics line that starts with line_start, or None."""
+    text = Client(port).request("GET", "/metrics").body.decode()
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_admission(ctx, procs, common, citasd, stub, tmp):
+    """Instance C: one worker that runs one request waiting on a backend at a time (admission_max_active=1),
+    with a siteverify that takes 1 s. A login holds the worker; a second login and an availability request
+    wait for admission; the availability request (class first) starts before the login that came earlier
+    (class last); /healthz never waits; a request that waited admission_max_wait_ms gets 503."""
+    slow_port, c_port = free_port(), free_port()
+    slow = start_stub(procs, stub, slow_port, tmp, delay=1000)
+    env_c = citasd_env(common, listen="127.0.0.1:%d" % c_port, background_worker=0, admission_max_active=1,
+                       admission_max_wait_ms=1500, hcaptcha_timeout_ms=5000,
+                       hcaptcha_siteverify_url="http://127.0.0.1:%d/siteverify" % slow_port)
+    c_proc = procs.start([citasd], env=env_c, log=os.path.join(tmp, "citasd-c.log"))
+    if not check("admission: citasd C listens", wait_port(c_port)):
+        return
+    done = {}
+
+    def send(name, method, path, body=None):
+        start = time.monotonic()
+        r = Client(c_port).request(method, path, body)
+        done[name] = (r, start, time.monotonic())
+
+    def login_body():
+        return {"email": new_email("adm"), "password": "some password", "captcha": captcha()}
+
+    first = threading.Thread(target=send, args=("holder", "POST", "/api/v1/sessions", login_body()))
+    first.start()
+    time.sleep(0.2)
+    later = threading.Thread(target=send, args=("login", "POST", "/api/v1/sessions", login_body()))
+    later.start()
+    time.sleep(0.1)
+    avail = threading.Thread(target=send, args=("avail", "GET", "/api/v1/offices/NOPE/availability"))
+    avail.start()
+    time.sleep(0.1)
+    send("healthz", "GET", "/healthz")
+    parked_last = metric(c_port, 'citas_admission_waiting{class="last"}')
+    parked_first = metric(c_port, 'citas_admission_waiting{class="first"}')
+    for t in (first, later, avail):
+        t.join()
+    holder, login_r, avail_r, healthz = done["holder"], done["login"], done["avail"], done["healthz"]
+    check("admission: the holding login is answered (401, unknown email)", is_problem(holder[0], 401))
+    check("admission: the waiting login is answered (401)", is_problem(login_r[0], 401))
+    check("admission: the waiting availability request is answered (%d, no such office)" % avail_r[0].status,
+          400 <= avail_r[0].status < 500 and avail_r[0].json is not None)
+    check("admission: /healthz did not wait", healthz[0].status == 200 and healthz[2] < holder[2])
+    check("admission: while the worker was full, a login and an availability request waited (metrics %s, %s)"
+          % (parked_last, parked_first), parked_last == 1 and parked_first == 1)
+    check("admission: the availability request waited for the holder",
+          avail_r[2] >= holder[2] - 0.05 and avail_r[2] - avail_r[1] >= 0.3)
+    check("admission: the availability request (first) went before the earlier login (last)",
+          avail_r[2] < login_r[2] and login_r[2] - holder[2] >= 0.5)
+    check("admission: counted in /metrics",
+          metric(c_port, 'citas_admission_parked_total{class="first"}') == 1
+          and metric(c_port, 'citas_admission_parked_total{class="last"}') == 1
+          and metric(c_port, 'citas_admission_waiting{class="last"}') == 0)
+
+    # three logins at once: the first runs 1 s, the second starts after it, the third would wait ~1.9 s: 503
+    threads = [threading.Thread(target=send, args=("shed%d" % i, "POST", "/api/v1/sessions", login_body()))
+               for i in range(3)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    statuses = sorted(done["shed%d" % i][0].status for i in range(3))
+    shed = [done["shed%d" % i][0] for i in range(3) if done["shed%d" % i][0].status == 503]
+    check("admission: after admission_max_wait_ms a waiting request gets 503 (statuses %s)" % statuses,
+          statuses == [401, 401, 503] and is_problem(shed[0], 503))
+    check("admission: the 503 has Retry-After", bool(shed) and shed[0].header("retry-after") == "5")
+    check("admission: shedding counted in /metrics",
+          metric(c_port, 'citas_admission_shed_total{class="last"}') == 1)
+    procs.stop(c_proc)
+    check("admission: citasd C stops cleanly (status %s)" % c_proc.returncode, c_proc.returncode == 0)
+    procs.stop(slow)
 
 
 if __name__ == "__main__":

@@ -113,10 +113,10 @@ static void mod_metrics(struct server_metrics *m)
 static const struct server_module mod = {"test", mod_keys, mod_init, mod_stop, mod_free, mod_metrics, 0};
 static const struct server_module *const mods[] = {&mod};
 static const struct server_route routes[] = {
-    {"POST", "/echo", "echo", on_echo},
-    {"GET", "/inspect/{id}", "inspect", on_inspect},
-    {"GET", "/slow", "slow", on_slow},
-    {"GET", "/metrics", "metrics", server_on_metrics},
+    {"POST", "/echo", "echo", on_echo, SERVER_ADMIT_NORMAL},
+    {"GET", "/inspect/{id}", "inspect", on_inspect, SERVER_ADMIT_NORMAL},
+    {"GET", "/slow", "slow", on_slow, SERVER_ADMIT_NORMAL},
+    {"GET", "/metrics", "metrics", server_on_metrics, SERVER_ADMIT_NORMAL},
 };
 static const struct server_app app = {routes, 4, mods, 1};
 

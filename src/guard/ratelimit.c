@@ -1,7 +1,8 @@
 /*
  * guard: rate limits. Every rule that applies to a call becomes one bucket key; one EVALSHA of
- * rate_limit.lua takes a token from all of them or from none. Keys: PREFIX "rl:" ROUTE ":" DIMENSION
- * [":" VALUE], e.g. "citas:guard:rl:login:ip:192.0.2.7" or "citas:guard:rl:booking:route".
+ * rate_limit.lua takes a token from all of them or from none. Keys: PREFIX "rlg:" ROUTE ":" DIMENSION
+ * [":" VALUE], e.g. "citas:guard:rlg:login:ip:192.0.2.7" or "citas:guard:rlg:booking:route", each a string
+ * (the bucket's theoretical arrival time). The "rl:" keys of older versions were hashes; they expire alone.
  * Penalties (guard_penalize()) are keys PREFIX "pen:" ROUTE ":account:" VALUE with a TTL; the same script
  * checks them (capacity 0 marks one) for the routes of penalty_routes.
  */
@@ -43,14 +44,14 @@ int guard_rate_start(struct guard_call *c, const char *routes, const struct guar
                                                            : "";
         if (value == NULL || (value[0] == '\0' && r->dim != GUARD_DIM_ROUTE))
             continue; /* unknown subject field: no bucket */
-        size_t len = strlen(g->prefix) + sizeof("rl:") + strlen(r->route) + 1 + 8 + 1 + strlen(value) + 1;
+        size_t len = strlen(g->prefix) + sizeof("rlg:") + strlen(r->route) + 1 + 8 + 1 + strlen(value) + 1;
         char *key = malloc(len);
         if (key == NULL) {
             rc = -ENOMEM;
             break;
         }
-        snprintf(key, len, "%srl:%s:%s%s%s", g->prefix, r->route, guard_dim_name(r->dim), value[0] ? ":" : "",
-                 value);
+        snprintf(key, len, "%srlg:%s:%s%s%s", g->prefix, r->route, guard_dim_name(r->dim),
+                 value[0] ? ":" : "", value);
         keys[n] = key;
         char *cap = nums + 32 * n, *period = cap + 16;
         snprintf(cap, 16, "%u", (unsigned)r->capacity);

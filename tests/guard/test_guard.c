@@ -46,6 +46,7 @@ struct rec {
     int type;
     long long integer;
     char str[128];
+    double time_ms; /* a TIME reply, in ms */
     int err;
 };
 
@@ -61,6 +62,9 @@ static void on_redis(struct redis_client *c, const redisReply *reply, const char
     r->integer = reply->integer;
     if (reply->str != NULL)
         snprintf(r->str, sizeof(r->str), "%.*s", (int)reply->len, reply->str);
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[0]->str != NULL &&
+        reply->element[1]->str != NULL)
+        r->time_ms = atof(reply->element[0]->str) * 1000 + atof(reply->element[1]->str) / 1000;
 }
 
 static struct rec redis_run(int argc, const char **argv)
@@ -71,13 +75,20 @@ static struct rec redis_run(int argc, const char **argv)
     return r;
 }
 
-/* The tokens left in a bucket (HGET), or -1 if it does not exist. */
-static double bucket_tokens(const char *key)
+/* The tokens left in a bucket of `cap` per `period_ms` (from its theoretical arrival time and Redis's
+ * clock), or -1 if it does not exist. */
+static double bucket_tokens(const char *key, double cap, double period_ms)
 {
     char full[512];
     snprintf(full, sizeof(full), "%s%s", prefix, key);
-    struct rec r = redis_run(3, (const char *[]){"HGET", full, "tokens"});
-    return r.type == REDIS_REPLY_STRING ? atof(r.str) : -1;
+    struct rec r = redis_run(2, (const char *[]){"GET", full});
+    if (r.type != REDIS_REPLY_STRING)
+        return -1;
+    double tat = atof(r.str);
+    struct rec t = redis_run(1, (const char *[]){"TIME"});
+    double now = t.time_ms;
+    double tokens = cap - (tat - now) * cap / period_ms;
+    return tokens > cap ? cap : tokens;
 }
 
 /* ---- guard calls ---- */
@@ -313,22 +324,22 @@ static void test_rate(void)
     CHECK_INT(rate(g, "t", "10.0.0.1", "a1", &retry), GUARD_RATE_LIMITED);
     CHECK(retry >= 1 && retry <= 2);
     /* the refusal took nothing from the account's bucket: 10 - 3 (plus a sliver of refill) */
-    double acc = bucket_tokens("rl:t:account:a1");
+    double acc = bucket_tokens("rlg:t:account:a1", 10, 60000);
     CHECK(acc >= 7.0 && acc < 7.5);
-    CHECK(bucket_tokens("rl:t:ip:10.0.0.1") < 1.0);
+    CHECK(bucket_tokens("rlg:t:ip:10.0.0.1", 3, 2000) < 1.0);
 
     /* buckets are per IP and per account */
     CHECK_INT(rate(g, "t", "10.0.0.2", "a1", NULL), GUARD_OK);
-    acc = bucket_tokens("rl:t:account:a1");
+    acc = bucket_tokens("rlg:t:account:a1", 10, 60000);
     CHECK(acc >= 6.0 && acc < 6.5);
     CHECK_INT(rate(g, "t", "10.0.0.1", "a2", NULL), GUARD_RATE_LIMITED);
-    CHECK_INT(bucket_tokens("rl:t:account:a2"), -1); /* never written: refused before any write */
+    CHECK_INT(bucket_tokens("rlg:t:account:a2", 10, 60000), -1); /* never written: refused before any write */
     /* an unknown account consults only the IP's bucket */
     CHECK_INT(rate(g, "t", "10.0.0.3", NULL, NULL), GUARD_OK);
 
     /* idle buckets vanish: the keys carry a TTL of about a period */
     char key[256];
-    snprintf(key, sizeof(key), "%srl:t:ip:10.0.0.1", prefix);
+    snprintf(key, sizeof(key), "%srlg:t:ip:10.0.0.1", prefix);
     struct rec ttl = redis_run(2, (const char *[]){"PTTL", key});
     CHECK(ttl.integer > 0 && ttl.integer <= 3000);
 
@@ -346,7 +357,7 @@ static void test_rate(void)
     CHECK_INT(rate(g, "api,login", "10.2.0.1", NULL, NULL), GUARD_OK);
     CHECK_INT(rate(g, "api,login", "10.2.0.1", NULL, NULL), GUARD_OK);
     CHECK_INT(rate(g, "api,login", "10.2.0.1", NULL, NULL), GUARD_RATE_LIMITED);
-    double api = bucket_tokens("rl:api:ip:10.2.0.1");
+    double api = bucket_tokens("rlg:api:ip:10.2.0.1", 50, 60000);
     CHECK(api >= 48.0 && api < 48.5);
     CHECK_INT(rate(g, "api", "10.2.0.1", NULL, NULL), GUARD_OK);
 
@@ -399,7 +410,7 @@ static void test_penalty(void)
     CHECK_INT(rate(g, "pb", "10.3.0.1", "p1", &retry), GUARD_RATE_LIMITED);
     CHECK(retry >= 2 && retry <= 3);
     /* the refusal took no token: 100 - 1 (plus a sliver of refill) */
-    double left = bucket_tokens("rl:pb:account:p1");
+    double left = bucket_tokens("rlg:pb:account:p1", 100, 60000);
     CHECK(left >= 99.0 && left < 99.5);
     /* another account, and the same account on a route that is not benched, go on */
     CHECK_INT(rate(g, "pb", "10.3.0.1", "p2", NULL), GUARD_OK);

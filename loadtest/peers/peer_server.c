@@ -117,7 +117,9 @@ int peer_server_start(int port, peer_conn_fn fn, void *ctx, struct peer_server *
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t alen = sizeof(a);
-    if (bind(srv->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(srv->lfd, 128) != 0 ||
+    /* a burst of new connections (citasd's curl opens one per concurrent siteverify call) overflows a short
+     * accept queue: the kernel drops the SYNs and the clients retry after a second */
+    if (bind(srv->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(srv->lfd, SOMAXCONN) != 0 ||
         getsockname(srv->lfd, (struct sockaddr *)&a, &alen) != 0)
         goto fail_errno;
     srv->port = ntohs(a.sin_port);

@@ -44,7 +44,7 @@ static const struct key keys[] = {
     K(background_nice, UINT, "0"),
     K(ring_poke_us, UINT, "1000"),
     K(ring_poke_drain, UINT, "0"),
-    K(admission_max_active, UINT, "128"),
+    K(admission_max_active, UINT, "256"),
     K(admission_max_wait_ms, MS, "30000"),
 };
 #undef K

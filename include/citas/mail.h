@@ -91,6 +91,24 @@ struct mail_message {
 int mail_tx_add(struct pg_tx *tx, const struct mail_message *m);
 
 /*
+ * Many messages as one INSERT (over unnest()) in a transaction, for callers that queue a mail per row of a
+ * batch (the booking group's confirmations). mail_batch_add() renders and appends `m`: 0, or -EINVAL (as
+ * mail_tx_add(); the message is left out, the batch is unchanged) or -ENOMEM. mail_batch_tx_add() adds the
+ * INSERT of every message appended so far to `tx` (nothing when there is none), with pg_tx_add()'s result,
+ * or returns -ENOMEM without adding it if the batch ran out of memory: then do not commit the tx.
+ * The batch owns copies of everything; free it with mail_batch_free() (after mail_batch_tx_add(), which
+ * copies the parameters too).
+ */
+struct mail_batch {
+    struct pg_array col[9];
+    size_t n;
+};
+void mail_batch_init(struct mail_batch *b);
+int mail_batch_add(struct mail_batch *b, const struct mail_message *m);
+int mail_batch_tx_add(struct pg_tx *tx, struct mail_batch *b);
+void mail_batch_free(struct mail_batch *b);
+
+/*
  * Renders and queues `m` on its own. Returns 0 (cb runs exactly once, as for pg_query(), with the INSERT's
  * reply; cb may be NULL) or a negative errno (-EINVAL as above, or pg_query()'s), when cb never runs.
  */

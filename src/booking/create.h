@@ -114,8 +114,10 @@ void bk_att_info(struct bk_attempt *a);
 void bk_att_persist_one(struct bk_attempt *a);
 /* create_persist.c: what follows a one-booking transaction's outcome (CONFIRM, or the failure's answer) */
 void bk_att_persisted(struct bk_attempt *a, const struct pg_reply *r);
-/* create_persist.c: the confirmation mail's INSERT into tx (0 also when the address is refused: no mail) */
-int bk_att_add_mail(struct bk_attempt *a, struct pg_tx *tx);
+/* create_persist.c: the confirmation mail, as its own INSERT into tx, or (batch not NULL) appended to the
+ * group's batch; 0 also when the address is refused: no mail */
+struct mail_batch;
+int bk_att_add_mail(struct bk_attempt *a, struct pg_tx *tx, struct mail_batch *batch);
 /* create_persist.c: CONFIRM, once the booking is committed */
 void bk_att_confirm(struct bk_attempt *a);
 /* create_group.c: a new booking's PERSIST joins the loop turn's group transaction */

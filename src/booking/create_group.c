@@ -1,6 +1,7 @@
 /*
  * PERSIST for the new bookings of one loop turn: one transaction, one statement inserting the appointments
- * and their booking events (with their audit rows, by trigger), then each confirmation mail (DESIGN §3).
+ * and their booking events (with their audit rows, by trigger), and one inserting their confirmation mails
+ * (DESIGN §3).
  * Under a surge many reservations come back from Redis in the same turn; sharing one commit and one
  * statement among them costs PostgreSQL much less than a transaction each.
  *
@@ -15,6 +16,7 @@
  * fewer commits to latency).
  */
 #include "create.h"
+#include "citas/mail.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -113,9 +115,15 @@ static int commit_group(struct bk_worker *bw, struct bk_group *g)
     /* a NULL array (out of memory) makes pg_tx_add() fail, and with it the commit */
     if (rc == 0)
         rc = pg_tx_add(tx, insert_sql, NCOLS, v) != 0 ? -1 : 0;
+    /* the confirmation mails: one INSERT for the group */
+    struct mail_batch mails;
+    mail_batch_init(&mails);
     for (size_t i = 0; rc == 0 && i < g->n; i++)
-        if (g->a[i]->acct.email[0] != '\0' && bk_att_add_mail(g->a[i], tx) != 0)
+        if (g->a[i]->acct.email[0] != '\0' && bk_att_add_mail(g->a[i], NULL, &mails) != 0)
             rc = -1;
+    if (rc == 0 && mail_batch_tx_add(tx, &mails) != 0)
+        rc = -1;
+    mail_batch_free(&mails);
     if (rc == 0)
         rc = pg_tx_commit(tx, on_group, g); /* consumes the tx */
     else

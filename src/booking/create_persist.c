@@ -41,7 +41,7 @@ static void when_text(const struct bk_attempt *a, char *out, size_t cap)
              a->info.time_zone);
 }
 
-int bk_att_add_mail(struct bk_attempt *a, struct pg_tx *tx)
+int bk_att_add_mail(struct bk_attempt *a, struct pg_tx *tx, struct mail_batch *batch)
 {
     int en = strcmp(a->acct.lang, "en") == 0;
     const char *office = en ? a->info.office_name_en : a->info.office_name_es;
@@ -60,7 +60,7 @@ int bk_att_add_mail(struct bk_attempt *a, struct pg_tx *tx)
     struct mail_param params[] = {{"code", a->k.code}, {"office", office},           {"when", when},
                                   {"procedure", proc}, {"address", a->info.address}, {"name", a->acct.name}};
     struct mail_message m = {a->acct.email, en ? "en" : "es", MAIL_BOOKING_CONFIRMED, params, 6, &att};
-    int rc = mail_tx_add(tx, &m);
+    int rc = batch != NULL ? mail_batch_add(batch, &m) : mail_tx_add(tx, &m);
     h2o_mem_clear_pool(&pool);
     /* -EINVAL (an address the mailer refuses) leaves the tx unchanged: the booking stands without mail */
     return rc == -EINVAL ? 0 : rc;
@@ -167,7 +167,7 @@ void bk_att_persist_one(struct bk_attempt *a)
         "SELECT id, $3, account_id, $2::inet, jsonb_build_object('slot', slot_id, 'seat', seat, 'from', "
         "nullif($4, '')) FROM appointments WHERE code = $1",
         4, ev);
-    if (a->acct.email[0] != '\0' && bk_att_add_mail(a, tx) != 0) {
+    if (a->acct.email[0] != '\0' && bk_att_add_mail(a, tx, NULL) != 0) {
         pg_tx_abort(tx);
         bk_att_fail_reserved(a, 503, NULL, "The mail outbox", 1, 0);
         return;

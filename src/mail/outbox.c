@@ -81,6 +81,55 @@ int mail_tx_add(struct pg_tx *tx, const struct mail_message *m)
     return rc;
 }
 
+static const char insert_many_sql[] =
+    "INSERT INTO mail_outbox (to_addr, lang, kind, subject, body_text, body_html, attachment_name, "
+    "attachment_type, attachment_data) SELECT t, l, k, s, bt, bh, an, at, decode(ad, 'hex') FROM "
+    "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
+    "$9::text[]) AS m(t, l, k, s, bt, bh, an, at, ad)";
+
+void mail_batch_init(struct mail_batch *b)
+{
+    for (int c = 0; c < 9; c++)
+        pg_array_init(&b->col[c]);
+    b->n = 0;
+}
+
+int mail_batch_add(struct mail_batch *b, const struct mail_message *m)
+{
+    struct row row;
+    int rc = row_build(m, &row);
+    if (rc != 0)
+        return rc;
+    for (int c = 0; c < 9; c++)
+        pg_array_add(&b->col[c], row.values[c]);
+    row_free(&row);
+    b->n++;
+    for (int c = 0; c < 9; c++)
+        if (b->col[c].oom)
+            return -ENOMEM;
+    return 0;
+}
+
+int mail_batch_tx_add(struct pg_tx *tx, struct mail_batch *b)
+{
+    if (tx == NULL)
+        return -EINVAL;
+    if (b->n == 0)
+        return 0;
+    const char *v[9];
+    for (int c = 0; c < 9; c++)
+        if ((v[c] = pg_array_text(&b->col[c])) == NULL)
+            return -ENOMEM; /* not added: the caller must not commit without the mails */
+    return pg_tx_add(tx, insert_many_sql, 9, v);
+}
+
+void mail_batch_free(struct mail_batch *b)
+{
+    for (int c = 0; c < 9; c++)
+        pg_array_free(&b->col[c]);
+    b->n = 0;
+}
+
 static void on_ignored(const struct pg_reply *reply, void *ctx)
 {
     (void)reply;

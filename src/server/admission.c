@@ -39,9 +39,9 @@ void admission_init(struct server_worker *w)
 static void unpark(struct parked *p)
 {
     h2o_linklist_unlink(&p->link);
-    count(&p->w->health.admit_waiting[p->cls], -1);
+    count(&p->w->health.admit[ADMIT_WAITING][p->cls], -1);
     server_waiting_add(-1);
-    count(&p->w->health.admit_wait_us[p->cls], (long long)(h2o_now(p->w->loop) - p->since_ms) * 1000);
+    count(&p->w->health.admit[ADMIT_WAIT_US][p->cls], (long long)(h2o_now(p->w->loop) - p->since_ms) * 1000);
 }
 
 /* The client went away while its request was parked. */
@@ -68,9 +68,9 @@ int admission_park(struct server_worker *w, h2o_req_t *req, const struct server_
     *p = (struct parked){
         .req = req, .w = w, .route = r, .params = *params, .since_ms = h2o_now(w->loop), .cls = cls};
     h2o_linklist_insert(&w->admit_queue[cls], &p->link);
-    count(&w->health.admit_waiting[cls], 1);
+    count(&w->health.admit[ADMIT_WAITING][cls], 1);
     server_waiting_add(1);
-    count(&w->health.admit_parked[cls], 1);
+    count(&w->health.admit[ADMIT_PARKED][cls], 1);
     return 1;
 }
 
@@ -88,7 +88,7 @@ void admission_run(struct server_worker *w)
         while (!h2o_linklist_is_empty(q) && limit > 0 && now - head(q)->since_ms >= limit) {
             struct parked *p = head(q);
             unpark(p);
-            count(&w->health.admit_shed[c], 1);
+            count(&w->health.admit[ADMIT_SHED][c], 1);
             server_add_header(p->req, "retry-after", "5");
             server_send_problem(p->req, 503, "Server busy",
                                 "The server is busy with other requests. Try again in a few seconds.");

@@ -10,6 +10,9 @@
 #include <stdatomic.h>
 
 #define ADMIT_CLASSES 3 /* the classes that can wait: first, normal, last (server_admit) */
+/* What /metrics shows of admission, per class: requests waiting now, parked so far, answered 503, and the
+ * microseconds they waited. */
+enum admit_series { ADMIT_WAITING, ADMIT_PARKED, ADMIT_SHED, ADMIT_WAIT_US, ADMIT_SERIES };
 
 /* Backend health and load of one worker, published for /readyz and /metrics (written by the worker). */
 struct worker_health {
@@ -23,9 +26,8 @@ struct worker_health {
         atomic_ullong n[RING_HIST_BUCKETS];
         atomic_ullong sum_us;
     } ring_queued, ring_turns;
-    /* admission (admission.c), by class: first, normal, last */
-    atomic_ullong admit_waiting[ADMIT_CLASSES], admit_parked[ADMIT_CLASSES], admit_shed[ADMIT_CLASSES];
-    atomic_ullong admit_wait_us[ADMIT_CLASSES];
+    /* admission (admission.c): one counter per series (enum admit_series) and class (first, normal, last) */
+    atomic_ullong admit[ADMIT_SERIES][ADMIT_CLASSES];
 };
 
 struct backends; /* the worker's Redis client and PostgreSQL pool (backends.c) */

@@ -211,29 +211,24 @@ static void render_admission(struct server_metrics *o, struct server *srv)
     static const char *classes[ADMIT_CLASSES] = {"first", "normal", "last"};
     static const struct {
         const char *name, *type, *help;
-    } series[] = {
-        {"citas_admission_waiting", "gauge",
-         "Requests waiting for admission (admission_max_active), by class."},
-        {"citas_admission_parked_total", "counter", "Requests that had to wait for admission, by class."},
-        {"citas_admission_shed_total", "counter",
-         "Requests answered 503 after waiting admission_max_wait_ms for admission, by class."},
-        {"citas_admission_wait_seconds_total", "counter",
-         "Time requests spent waiting for admission, by class."},
+    } series[ADMIT_SERIES] = {
+        [ADMIT_WAITING] = {"citas_admission_waiting", "gauge",
+                           "Requests waiting for admission (admission_max_active), by class."},
+        [ADMIT_PARKED] = {"citas_admission_parked_total", "counter",
+                          "Requests that had to wait for admission, by class."},
+        [ADMIT_SHED] = {"citas_admission_shed_total", "counter",
+                        "Requests answered 503 after waiting admission_max_wait_ms for admission, by class."},
+        [ADMIT_WAIT_US] = {"citas_admission_wait_seconds_total", "counter",
+                           "Time requests spent waiting for admission, by class."},
     };
-    for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
+    for (unsigned k = 0; k < ADMIT_SERIES; k++) {
         put(o, "# HELP %s %s\n# TYPE %s %s\n", series[k].name, series[k].help, series[k].name,
             series[k].type);
         for (unsigned c = 0; c < ADMIT_CLASSES; c++) {
             unsigned long long sum = 0;
-            for (unsigned i = 0; i < srv->nworkers; i++) {
-                struct worker_health *h = &srv->workers[i].health;
-                atomic_ullong *v = k == 0   ? &h->admit_waiting[c]
-                                   : k == 1 ? &h->admit_parked[c]
-                                   : k == 2 ? &h->admit_shed[c]
-                                            : &h->admit_wait_us[c];
-                sum += atomic_load_explicit(v, memory_order_relaxed);
-            }
-            if (k == 3)
+            for (unsigned i = 0; i < srv->nworkers; i++)
+                sum += atomic_load_explicit(&srv->workers[i].health.admit[k][c], memory_order_relaxed);
+            if (k == ADMIT_WAIT_US)
                 put(o, "%s{class=\"%s\"} %.6f\n", series[k].name, classes[c], (double)sum / 1e6);
             else
                 put(o, "%s{class=\"%s\"} %llu\n", series[k].name, classes[c], sum);

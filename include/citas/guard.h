@@ -56,6 +56,9 @@ struct guard_config {
     /* Routes whose rate checks also consult the account's penalty (guard_penalize()), comma-separated;
      * NULL: GUARD_DEFAULT_PENALTY_ROUTES. */
     const char *penalty_routes;
+    /* Slots of the worker's memory of rate refusals (src/guard/refusals.c): a set of buckets Redis refused
+     * is refused again, without Redis, until the time Redis gave. 0: no memory, every check asks Redis. */
+    uint32_t refusal_slots;
 };
 
 /* Validates a configuration (rule syntax, lists, URL). 0, or -EINVAL with a one-line reason in err. */
@@ -132,6 +135,15 @@ typedef void (*guard_rate_cb)(enum guard_verdict v, unsigned retry_after_s, void
 int guard_rate_check(struct guard *g, const char *routes, const struct guard_subject *subject,
                      guard_rate_cb cb, void *ctx);
 
+/*
+ * Whether a rate check of `routes` for the subject would be refused from the worker's memory of an earlier
+ * refusal (see guard_config.refusal_slots), without Redis and without a callback: 1 (and *retry_after_s, at
+ * least 1; counted as rate_limited), 0 when unknown (ask guard_rate_check()), -EINVAL for a subject field
+ * longer than GUARD_MAX_SUBJECT, -ENOMEM. For a caller that would send other work along with the check.
+ */
+int guard_rate_refused(struct guard *g, const char *routes, const struct guard_subject *subject,
+                       unsigned *retry_after_s);
+
 /* GUARD_OK: the penalty is stored in Redis; GUARD_UNAVAILABLE: it may not be (Redis failed, guard gone). */
 typedef void (*guard_penalty_cb)(enum guard_verdict v, void *ctx);
 
@@ -156,10 +168,13 @@ size_t guard_cancel(struct guard *g, void *ctx);
 struct guard_stats {
     uint64_t captcha_ok, captcha_missing, captcha_invalid, captcha_reused, captcha_unavailable;
     uint64_t rate_ok, rate_limited, rate_unavailable;
+    uint64_t rate_remembered; /* of rate_limited: answered from the memory of an earlier refusal */
     uint64_t penalties; /* guard_penalize() calls accepted (returned 0) */
     uint64_t pending;   /* calls awaiting their callback */
 };
 void guard_get_stats(const struct guard *g, struct guard_stats *out);
+/* The rate_* counters of every guard of the process added up (any thread); the other fields are 0. */
+void guard_get_totals(struct guard_stats *out);
 
 /*
  * citasd glue (src/guard/module.c): the module gives every worker its own guard, configured from the keys

@@ -230,6 +230,14 @@ static void step_rate_probe(struct bk_attempt *a)
         snprintf(account, sizeof(account), "%" PRId64, a->acct.id);
         /* the document is not known yet (ACCOUNT comes with the probe): ip and account buckets apply */
         struct guard_subject subj = {.ip = a->ip, .account = account, .document = NULL};
+        unsigned retry_s;
+        if (guard_rate_refused(g, "booking", &subj, &retry_s) == 1) { /* refused a moment ago: no probe */
+            a->rate_state = BK_RATE_DONE;
+            a->rate_verdict = GUARD_RATE_LIMITED;
+            a->retry_after_s = retry_s;
+            answer_rate(a);
+            return;
+        }
         if (guard_rate_check(g, "booking", &subj, on_rate, a) != 0) {
             bk_att_answer(a, 503, NULL, "Rate limiting");
             return;

@@ -9,12 +9,16 @@
 #include "rate_limit_lua.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void on_defer(struct ring_defer *d);
+
+/* Every worker's rate verdicts together, for /metrics: ok, limited, unavailable, and remembered. */
+static _Atomic uint64_t totals[4];
 
 static char *dup_or(const char *s, const char *dflt)
 {
@@ -46,6 +50,8 @@ int guard_create(struct ring *ring, struct redis_client *redis, struct curl_clie
     g->script = redis_script_create(guard_rate_limit_lua);
     g->defer.cb = on_defer;
     rc = guard_rules_parse(cfg->rate_limits, &g->rules, &g->nrules, err, errlen);
+    if (rc == 0)
+        rc = guard_refusals_create(g, cfg->refusal_slots);
     if (rc == 0 &&
         (g->siteverify_url == NULL || g->secret == NULL || g->sitekey == NULL || g->hostnames == NULL ||
          g->actions == NULL || g->prefix == NULL || g->penalty_routes == NULL || g->script == NULL))
@@ -68,6 +74,7 @@ static void free_guard(struct guard *g)
     free(g->prefix);
     free(g->penalty_routes);
     free(g->rules);
+    guard_refusals_free(g);
     redis_script_free(g->script);
     free(g);
 }
@@ -112,6 +119,7 @@ void guard_call_free(struct guard_call *c)
 {
     free(c->claim_key);
     free(c->form);
+    free(c->refusal_keys);
     free(c);
 }
 
@@ -119,6 +127,31 @@ void guard_call_drop(struct guard_call *c)
 {
     unlink_call(c);
     guard_call_free(c);
+}
+
+void guard_count_rate(struct guard *g, enum guard_verdict v)
+{
+    struct guard_stats *s = &g->stats;
+    int i = v == GUARD_OK ? 0 : v == GUARD_RATE_LIMITED ? 1 : 2;
+    uint64_t *mine[3] = {&s->rate_ok, &s->rate_limited, &s->rate_unavailable};
+    (*mine[i])++;
+    atomic_fetch_add_explicit(&totals[i], 1, memory_order_relaxed);
+}
+
+void guard_count_remembered(struct guard *g)
+{
+    g->stats.rate_remembered++;
+    atomic_fetch_add_explicit(&totals[3], 1, memory_order_relaxed);
+}
+
+void guard_get_totals(struct guard_stats *out)
+{
+    *out = (struct guard_stats){
+        .rate_ok = atomic_load_explicit(&totals[0], memory_order_relaxed),
+        .rate_limited = atomic_load_explicit(&totals[1], memory_order_relaxed),
+        .rate_unavailable = atomic_load_explicit(&totals[2], memory_order_relaxed),
+        .rate_remembered = atomic_load_explicit(&totals[3], memory_order_relaxed),
+    };
 }
 
 static void count(struct guard *g, enum guard_call_kind kind, enum guard_verdict v)
@@ -130,12 +163,7 @@ static void count(struct guard *g, enum guard_call_kind kind, enum guard_verdict
         return;
     }
     if (kind == GUARD_CALL_RATE) {
-        if (v == GUARD_OK)
-            s->rate_ok++;
-        else if (v == GUARD_RATE_LIMITED)
-            s->rate_limited++;
-        else
-            s->rate_unavailable++;
+        guard_count_rate(g, v);
         return;
     }
     switch (v) {
@@ -318,15 +346,22 @@ int guard_verify_claimed(struct guard *g, const char *action, const char *respon
     return verify(g, action, response, remote_ip, claim_key, cb, ctx);
 }
 
+int guard_subject_ok(const struct guard_subject *s)
+{
+    const char *f[3] = {s->ip, s->account, s->document};
+    for (int i = 0; i < 3; i++)
+        if (f[i] != NULL && strlen(f[i]) > GUARD_MAX_SUBJECT)
+            return 0;
+    return 1;
+}
+
 int guard_rate_check(struct guard *g, const char *routes, const struct guard_subject *subject,
                      guard_rate_cb cb, void *ctx)
 {
     if (g->closing)
         return -ECANCELED;
-    const char *f[3] = {subject->ip, subject->account, subject->document};
-    for (int i = 0; i < 3; i++)
-        if (f[i] != NULL && strlen(f[i]) > GUARD_MAX_SUBJECT)
-            return -EINVAL;
+    if (!guard_subject_ok(subject))
+        return -EINVAL;
     struct guard_call *c = guard_call_new(g, GUARD_CALL_RATE, ctx);
     if (c == NULL)
         return -ENOMEM;

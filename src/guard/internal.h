@@ -55,6 +55,9 @@ struct guard_call {
     size_t form_len;
     /* penalty: Redis replies still awaited, and whether a command failed */
     int replies_left, failed;
+    /* rate: the call's bucket keys joined (refusals.c), when the memory is on, and when it was sent */
+    char *refusal_keys;
+    int64_t sent_ms;
 };
 
 struct guard {
@@ -65,6 +68,8 @@ struct guard {
     uint32_t timeout_ms, reuse_ttl_s;
     struct guard_rule *rules;
     size_t nrules;
+    struct guard_refusal *refusals; /* refusals.c; nrefusals slots (a power of two), 0: off */
+    size_t nrefusals;
     struct redis_script *script;
     struct guard_call *pending;
     struct guard_call *ready, *ready_tail;
@@ -82,6 +87,24 @@ void guard_call_finish(struct guard_call *c, enum guard_verdict v, unsigned retr
 void guard_call_free(struct guard_call *c);
 /* Unlinks and frees a call whose start failed (no backend holds it, no callback will run). */
 void guard_call_drop(struct guard_call *c);
+
+/* Counts a rate verdict (and, for a refusal from memory, that too) in g->stats and the process's totals. */
+void guard_count_rate(struct guard *g, enum guard_verdict v);
+void guard_count_remembered(struct guard *g);
+
+/* 1 if no field of the subject is longer than GUARD_MAX_SUBJECT, else 0. */
+int guard_subject_ok(const struct guard_subject *s);
+
+/* refusals.c: the worker's memory of rate refusals */
+struct guard_refusal;
+int64_t guard_now_ms(void); /* monotonic */
+/* Allocates `slots` (rounded up to a power of two; 0: no memory). 0 or -ENOMEM. */
+int guard_refusals_create(struct guard *g, uint32_t slots);
+void guard_refusals_free(struct guard *g);
+/* ms the joined key set stays refused after now_ms, from an earlier refusal; 0 if none is known. */
+uint64_t guard_refusal_left(const struct guard *g, const char *keys, int64_t now_ms);
+/* Remembers that Redis refuses the key set until until_ms (kept if a later deadline is known). */
+void guard_refusal_note(struct guard *g, const char *keys, int64_t until_ms);
 
 /* captcha.c */
 /* claimed_key: the caller has claimed the response under this key (go straight to siteverify); NULL: claim

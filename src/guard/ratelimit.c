@@ -21,18 +21,35 @@ static int applies(const struct guard_rule *r, const char *routes)
     return strcmp(r->route, "*") == 0 || guard_list_has(routes, r->route, strlen(r->route));
 }
 
-int guard_rate_start(struct guard_call *c, const char *routes, const struct guard_subject *s)
+/* The bucket keys of one call and their capacity/period arguments, and the keys joined by '\n' (the key
+ * of the refusal memory). */
+struct rate_keys {
+    const char **keys, **args;
+    char *nums;
+    char *joined;
+    size_t n;
+};
+
+static void rate_keys_free(struct rate_keys *k)
 {
-    struct guard *g = c->g;
+    for (size_t i = 0; i < k->n; i++)
+        free((char *)k->keys[i]);
+    free(k->keys);
+    free(k->nums);
+    free(k->joined);
+}
+
+/* Fills k with every bucket (and penalty) of `routes` for the subject's known fields. 0 or -ENOMEM. */
+static int rate_keys_build(const struct guard *g, const char *routes, const struct guard_subject *s,
+                           struct rate_keys *k)
+{
     size_t n = 0, max = g->nrules + GUARD_MAX_PENALTY_KEYS;
-    const char **keys = calloc(3 * max, sizeof(*keys));
-    char *nums = malloc(2 * 16 * max);
-    if (keys == NULL || nums == NULL) {
-        free(keys);
-        free(nums);
+    *k = (struct rate_keys){0};
+    k->keys = calloc(3 * max, sizeof(*k->keys));
+    k->nums = malloc(2 * 16 * max);
+    if (k->keys == NULL || k->nums == NULL)
         return -ENOMEM;
-    }
-    const char **args = keys + max;
+    k->args = k->keys + max;
     int rc = 0;
     for (size_t i = 0; i < g->nrules && rc == 0; i++) {
         const struct guard_rule *r = &g->rules[i];
@@ -52,13 +69,13 @@ int guard_rate_start(struct guard_call *c, const char *routes, const struct guar
         }
         snprintf(key, len, "%srlg:%s:%s%s%s", g->prefix, r->route, guard_dim_name(r->dim),
                  value[0] ? ":" : "", value);
-        keys[n] = key;
-        char *cap = nums + 32 * n, *period = cap + 16;
+        k->keys[n] = key;
+        char *cap = k->nums + 32 * n, *period = cap + 16;
         snprintf(cap, 16, "%u", (unsigned)r->capacity);
         snprintf(period, 16, "%llu", (unsigned long long)r->period_s * 1000);
-        args[2 * n] = cap;
-        args[2 * n + 1] = period;
-        n++;
+        k->args[2 * n] = cap;
+        k->args[2 * n + 1] = period;
+        k->n = ++n;
     }
     /* the account's penalties on each route of the call that takes them */
     for (const char *r = routes; rc == 0 && s->account != NULL && s->account[0] != '\0' && *r != '\0';) {
@@ -69,24 +86,90 @@ int guard_rate_start(struct guard_call *c, const char *routes, const struct guar
                 rc = -ENOMEM;
                 break;
             }
-            keys[n] = key;
-            args[2 * n] = "0";
-            args[2 * n + 1] = "0";
-            n++;
+            k->keys[n] = key;
+            k->args[2 * n] = "0";
+            k->args[2 * n + 1] = "0";
+            k->n = ++n;
         }
         r += len + (r[len] == ',');
     }
+    if (rc != 0 || n == 0 || g->nrefusals == 0)
+        return rc;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += strlen(k->keys[i]) + 1;
+    k->joined = malloc(total);
+    if (k->joined == NULL)
+        return -ENOMEM;
+    char *p = k->joined;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(k->keys[i]);
+        memcpy(p, k->keys[i], len);
+        p += len;
+        *p++ = i + 1 < n ? '\n' : '\0';
+    }
+    return 0;
+}
+
+/* Seconds of a Retry-After for a refusal of `ms`: at least 1, rounded up. */
+static unsigned retry_s(uint64_t ms)
+{
+    return ms <= 1000 ? 1 : (unsigned)((ms + 999) / 1000);
+}
+
+int guard_rate_refused(struct guard *g, const char *routes, const struct guard_subject *s,
+                       unsigned *retry_after_s)
+{
+    if (g == NULL || s == NULL || retry_after_s == NULL)
+        return -EINVAL;
+    *retry_after_s = 0;
+    if (g->nrefusals == 0 || routes == NULL)
+        return 0;
+    if (!guard_subject_ok(s))
+        return -EINVAL;
+    struct rate_keys k;
+    int rc = rate_keys_build(g, routes, s, &k);
+    uint64_t left = rc == 0 && k.joined != NULL ? guard_refusal_left(g, k.joined, guard_now_ms()) : 0;
+    rate_keys_free(&k);
+    if (rc != 0)
+        return rc;
+    if (left == 0)
+        return 0;
+    guard_count_rate(g, GUARD_RATE_LIMITED);
+    guard_count_remembered(g);
+    *retry_after_s = retry_s(left);
+    return 1;
+}
+
+int guard_rate_start(struct guard_call *c, const char *routes, const struct guard_subject *s)
+{
+    struct guard *g = c->g;
+    struct rate_keys k;
+    int rc = rate_keys_build(g, routes, s, &k);
+    size_t n = k.n;
+    uint64_t left = 0;
+    int64_t now = 0;
+    if (rc == 0 && k.joined != NULL) {
+        now = guard_now_ms();
+        left = guard_refusal_left(g, k.joined, now);
+    }
     if (rc == 0 && n == 0) {
         guard_call_answer_later(c, GUARD_OK, 0);
+    } else if (rc == 0 && left > 0) { /* refused a moment ago, and still: Redis would say the same */
+        guard_count_remembered(g);
+        guard_call_answer_later(c, GUARD_RATE_LIMITED, retry_s(left));
     } else if (rc == 0) {
         /* EVALSHA wants the keys, then the other arguments, in one array. */
         const char **argv = calloc(3 * n, sizeof(*argv));
         if (argv == NULL) {
             rc = -ENOMEM;
         } else {
-            memcpy(argv, keys, n * sizeof(*argv));
-            memcpy(argv + n, args, 2 * n * sizeof(*argv));
+            memcpy(argv, k.keys, n * sizeof(*argv));
+            memcpy(argv + n, k.args, 2 * n * sizeof(*argv));
             c->stage = GUARD_STAGE_REDIS;
+            c->refusal_keys = k.joined; /* remembered if Redis refuses */
+            k.joined = NULL;
+            c->sent_ms = now;
             rc = redis_evalsha(g->redis, g->script, (int)n, (int)(3 * n), argv, NULL, on_reply, c);
             free(argv);
             if (rc != 0 && rc != -ENOMEM) {
@@ -95,10 +178,7 @@ int guard_rate_start(struct guard_call *c, const char *routes, const struct guar
             }
         }
     }
-    for (size_t i = 0; i < n; i++)
-        free((char *)keys[i]);
-    free(keys);
-    free(nums);
+    rate_keys_free(&k);
     return rc;
 }
 
@@ -178,6 +258,9 @@ static void on_reply(struct redis_client *rc, const redisReply *reply, const cha
         return;
     }
     long long ms = reply->element[1]->integer;
-    unsigned s = ms <= 1000 ? 1 : (unsigned)((ms + 999) / 1000);
-    guard_call_finish(c, GUARD_RATE_LIMITED, s);
+    if (ms < 0)
+        ms = 0;
+    if (c->refusal_keys != NULL && ms > 0)
+        guard_refusal_note(c->g, c->refusal_keys, c->sent_ms + ms);
+    guard_call_finish(c, GUARD_RATE_LIMITED, retry_s((uint64_t)ms));
 }

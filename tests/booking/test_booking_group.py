@@ -7,8 +7,9 @@ booking_group_ms = 1000 so that simultaneous bookings share one transaction dete
   transaction): its bookings run one by one, the others are booked, the person gets exactly one booking and a
   409, and the refused seat goes back to Redis;
 - booking_group_max = 1 (a second citasd): every booking alone, no group transaction;
-- the booking route's rate limit: a refused attempt on a slot with seats gets its 429 and takes nothing, and
-  a captcha response its probe claimed is given back (the same response books once the bucket refills).
+- the booking route's rate limit: a refused attempt on a slot with seats gets its 429 and takes nothing, the
+  next one is refused from the worker's memory (/metrics), and a captcha response its probe claimed is given
+  back (the same response books once the bucket refills).
 Usage: test_booking_group.py CITASD CITASCTL"""
 import hashlib
 import os
@@ -32,6 +33,14 @@ def metrics(env):
         if line.startswith("citas_booking_group_"):
             out[line.split()[0][len("citas_booking_group_"):]] = int(line.split()[-1])
     return out
+
+
+def counter(env, name):
+    st, h, m = env.http("GET", "/metrics", raw=True)
+    for line in m.decode().splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[-1])
+    return -1
 
 
 def waiting(env):
@@ -149,6 +158,13 @@ try:
     t.check(int(h.get("Retry-After", h.get("retry-after", "0"))) >= 1, "with Retry-After")
     t.eq(env.redis("SCARD", "cal:{%s}:free:%d" % (OFF, c_slot)), 3, "the seat the probe saw was not taken")
     t.eq(psql("SELECT count(*) FROM appointments WHERE slot_id = :'p1'", c_slot), [["0"]], "no row")
+    # the next attempt is refused from the worker's memory of that refusal: no Redis, no probe
+    r0 = counter(env, "citas_guard_rate_remembered_total")
+    st, h, b = env.http("POST", "/api/v1/appointments", {"slot": c_slot, "procedure": "consular_id", "office": OFF}, p)
+    t.eq(st, 429, "a fourth attempt: 429 again (%r)" % b)
+    t.check(int(h.get("Retry-After", h.get("retry-after", "0"))) >= 1, "with Retry-After")
+    t.eq(counter(env, "citas_guard_rate_remembered_total") - r0, 1, "answered from the memory of the refusal")
+    t.eq(env.redis("SCARD", "cal:{%s}:free:%d" % (OFF, c_slot)), 3, "still no seat taken")
 
     # --- RATE leaves with the probe: a captcha response the probe claimed goes back when RATE refuses ---
     env.stop()

@@ -449,6 +449,93 @@ static void test_penalty(void)
 }
 
 /*
+ * The memory of refusals: a set of buckets Redis refused is refused again without Redis until the time it
+ * gave. Shown by deleting the bucket in Redis: a guard without the memory passes then, one with it does not.
+ */
+static void test_refusal_memory(void)
+{
+    struct guard_config cfg = {.actions = "",
+                               .rate_limits = "m:ip=2/3s, m:account=100/60",
+                               .key_prefix = prefix,
+                               .penalty_routes = "m",
+                               .refusal_slots = 16};
+    struct guard *g = make(&cfg);
+    struct guard_config plain = cfg;
+    plain.refusal_slots = 0;
+    struct guard *p = make(&plain);
+    unsigned retry = 0;
+    struct guard_stats st;
+    struct guard_subject s1 = {.ip = "10.6.0.1", .account = "m1"};
+
+    CHECK_INT(rate(g, "m", "10.6.0.1", "m1", NULL), GUARD_OK);
+    CHECK_INT(rate(g, "m", "10.6.0.1", "m1", NULL), GUARD_OK);
+    CHECK_INT(guard_rate_refused(g, "m", &s1, &retry), 0); /* nothing refused yet */
+    CHECK_INT(rate(g, "m", "10.6.0.1", "m1", &retry), GUARD_RATE_LIMITED); /* Redis's refusal */
+    CHECK(retry >= 1 && retry <= 2);
+    guard_get_stats(g, &st);
+    CHECK_INT(st.rate_remembered, 0);
+
+    /* the bucket gone from Redis: the plain guard passes, the remembering one still refuses */
+    char key[256];
+    snprintf(key, sizeof(key), "%srlg:m:ip:10.6.0.1", prefix);
+    CHECK_INT(redis_run(2, (const char *[]){"DEL", key}).integer, 1);
+    CHECK_INT(rate(g, "m", "10.6.0.1", "m1", &retry), GUARD_RATE_LIMITED);
+    CHECK(retry >= 1 && retry <= 2);
+    CHECK_INT(guard_rate_refused(g, "m", &s1, &retry), 1);
+    CHECK(retry >= 1 && retry <= 2);
+    guard_get_stats(g, &st);
+    CHECK_INT(st.rate_remembered, 2);
+    CHECK_INT(st.rate_limited, 3);
+    CHECK_INT(rate(p, "m", "10.6.0.1", "m1", NULL), GUARD_OK);
+    CHECK(bucket_tokens("rlg:m:ip:10.6.0.1", 2, 3000) < 1.5); /* the plain guard's token, not another */
+
+    /* another set of buckets (other IP; or the same IP with another account) is asked of Redis */
+    CHECK_INT(rate(g, "m", "10.6.0.2", "m1", NULL), GUARD_OK);
+    CHECK_INT(rate(g, "m", "10.6.0.1", "m9", NULL), GUARD_OK);
+    struct guard_subject other = {.ip = "10.6.0.3", .account = "m1"};
+    CHECK_INT(guard_rate_refused(g, "m", &other, &retry), 0);
+    CHECK_INT(retry, 0);
+    char big[GUARD_MAX_SUBJECT + 2];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    CHECK_INT(guard_rate_refused(g, "m", &(struct guard_subject){.account = big}, &retry), -EINVAL);
+    CHECK_INT(guard_rate_refused(p, "m", &s1, &retry), 0); /* no memory: always unknown */
+
+    /* the memory ends when Redis said: the check goes to Redis again */
+    run_for(2100);
+    CHECK_INT(rate(g, "m", "10.6.0.1", "m1", NULL), GUARD_OK);
+
+    /* a penalty's refusal is remembered for the penalty's time */
+    CHECK_INT(penalize(g, "m", "m2", 1500), GUARD_OK);
+    CHECK_INT(rate(g, "m", "10.6.0.4", "m2", NULL), GUARD_RATE_LIMITED);
+    snprintf(key, sizeof(key), "%spen:m:account:m2", prefix);
+    CHECK_INT(redis_run(2, (const char *[]){"DEL", key}).integer, 1);
+    CHECK_INT(rate(g, "m", "10.6.0.4", "m2", &retry), GUARD_RATE_LIMITED);
+    CHECK(retry >= 1 && retry <= 2);
+    guard_get_stats(g, &st);
+    CHECK_INT(st.rate_remembered, 3);
+    run_for(1600);
+    CHECK_INT(rate(g, "m", "10.6.0.4", "m2", NULL), GUARD_OK);
+    guard_destroy(g);
+    guard_destroy(p);
+
+    /* one slot: a newer refusal takes it, and the older set is asked of Redis again */
+    cfg.refusal_slots = 1;
+    cfg.rate_limits = "n:ip=1/60";
+    g = make(&cfg);
+    CHECK_INT(rate(g, "n", "10.7.0.1", NULL, NULL), GUARD_OK);
+    CHECK_INT(rate(g, "n", "10.7.0.1", NULL, NULL), GUARD_RATE_LIMITED);
+    CHECK_INT(rate(g, "n", "10.7.0.1", NULL, NULL), GUARD_RATE_LIMITED);
+    CHECK_INT(rate(g, "n", "10.7.0.2", NULL, NULL), GUARD_OK);
+    CHECK_INT(rate(g, "n", "10.7.0.2", NULL, NULL), GUARD_RATE_LIMITED);
+    CHECK_INT(rate(g, "n", "10.7.0.1", NULL, NULL), GUARD_RATE_LIMITED);
+    guard_get_stats(g, &st);
+    CHECK_INT(st.rate_remembered, 1);
+    CHECK_INT(st.rate_limited, 4);
+    guard_destroy(g);
+}
+
+/*
  * The guarantee the booking route relies on: once the callback said GUARD_OK, a rate check made through
  * another guard on another Redis connection (another worker) is benched, with no loop turn in between.
  */
@@ -608,6 +695,7 @@ int main(void)
     test_slow();
     test_rate();
     test_penalty();
+    test_refusal_memory();
     test_penalty_other_worker(port);
     test_redis_down(&redis_pid);
 

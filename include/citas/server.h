@@ -105,6 +105,7 @@ struct server_config {
     unsigned ring_poke_drain;       /* completions such a flush delivers at most */
     unsigned admission_max_active;  /* requests a worker runs at once before new ones wait (0: no limit) */
     uint64_t admission_max_wait_ms; /* a request that waited this long for admission gets 503 */
+    unsigned malloc_keep_mb;        /* freed heap each malloc arena keeps instead of trimming (0: glibc's) */
     /* keys declared by the application's modules, as strings */
     size_t nextra;
     struct server_config_extra {
@@ -181,6 +182,8 @@ const char *server_query(h2o_req_t *req, const char *name, size_t *len);
 long server_parse_date(const char *s, size_t len);
 /* The n ASCII digits at s as a number in *out: 0, or -1 when one of them is not a digit. */
 int server_parse_digits(const char *s, size_t n, unsigned *out);
+/* 1 if the request's Accept-Encoding takes `coding` (e.g. "gzip"; also "*"), not with q=0; else 0. */
+int server_accepts_encoding(h2o_req_t *req, const char *coding);
 /* Whether the request came over TLS. */
 int server_is_tls(h2o_req_t *req);
 /*

@@ -78,6 +78,7 @@ struct gen_opts {
     int src_ips, bot_src_ips;
     uint64_t seed;
     int quiet;
+    int gzip; /* ask for gzip (Accept-Encoding), as browsers do; inflate such answers */
 };
 
 /* --- process-wide state (gen_main.c) --- */
@@ -129,6 +130,7 @@ extern uint64_t gen_net_connects, gen_net_connect_fails, gen_net_max_open;
 extern int64_t gen_net_max_queue_ms;
 extern uint64_t gen_net_queued_100ms; /* requests that waited >= 100 ms inside the generator (queue_us) */
 extern uint64_t gen_net_answers_ok;   /* answers with a status */
+extern uint64_t gen_net_gzipped;      /* of them, gzip bodies inflated */
 
 /* --- users (gen_user.c) --- */
 void gen_user_wake(struct gen_user *u); /* its timer fired */

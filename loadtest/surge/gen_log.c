@@ -211,14 +211,14 @@ void gen_log_summary(double elapsed_s)
                  " | booked=%llu (bots %llu) already=%llu gave_up=%llu no_seats=%llu login_failed=%llu"
                  " unfinished=%llu"
                  " | conns=%llu max_open=%llu connect_fails=%llu max_queue_ms=%lld queued_100ms=%llu"
-                 " elapsed_s=%.1f",
+                 " gzipped=%llu elapsed_s=%.1f",
                  (unsigned long long)booked, (unsigned long long)booked_bots,
                  (unsigned long long)outcome[O_ALREADY], (unsigned long long)outcome[O_GAVE_UP],
                  (unsigned long long)outcome[O_NO_SEATS], (unsigned long long)outcome[O_LOGIN_FAILED],
                  (unsigned long long)(outcome[O_UNFINISHED] + outcome[O_NONE]),
                  (unsigned long long)gen_net_connects, (unsigned long long)gen_net_max_open,
                  (unsigned long long)gen_net_connect_fails, (long long)gen_net_max_queue_ms,
-                 (unsigned long long)gen_net_queued_100ms, elapsed_s);
+                 (unsigned long long)gen_net_queued_100ms, (unsigned long long)gen_net_gzipped, elapsed_s);
     printf("%s\n", line);
     fflush(stdout);
 }

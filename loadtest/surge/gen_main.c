@@ -93,7 +93,8 @@ static void usage(FILE *f)
             "  --idle-close-ms N       close connections idle this long (4000)\n"
             "  --mail-wait-ms N        wait this long for a login code mail before logging in again (60000)\n"
             "  --seed N                PRNG seed (default: random)\n"
-            "  --quiet                 no progress lines on stderr\n");
+            "  --quiet                 no progress lines on stderr\n"
+            "  --no-gzip               no Accept-Encoding: gzip (browsers send it; answers are inflated)\n");
 }
 
 static int parse_url(const char *url)
@@ -161,6 +162,7 @@ static int parse_args(int argc, char **argv)
         O_BOTSRC,
         O_SEED,
         O_QUIET,
+        O_NOGZIP,
         O_HELP
     };
     static const struct option opts[] = {
@@ -199,6 +201,7 @@ static int parse_args(int argc, char **argv)
         {"bot-src-ips", 1, 0, O_BOTSRC},
         {"seed", 1, 0, O_SEED},
         {"quiet", 0, 0, O_QUIET},
+        {"no-gzip", 0, 0, O_NOGZIP},
         {"help", 0, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -212,6 +215,7 @@ static int parse_args(int argc, char **argv)
         .after_share = 0.5,
         .captcha_pass_prefix = "pass-",
         .max_conns = 2000,
+        .gzip = 1,
         .timeout_ms = 10000,
         .max_tries = 5,
         .bot_max_tries = 30,
@@ -348,6 +352,9 @@ static int parse_args(int argc, char **argv)
             break;
         case O_QUIET:
             gen_o.quiet = 1;
+            break;
+        case O_NOGZIP:
+            gen_o.gzip = 0;
             break;
         case O_HELP:
             usage(stdout);

@@ -24,6 +24,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -35,7 +36,7 @@ enum { C_CLOSED, C_CONNECTING, C_IDLE, C_BUSY };
 
 struct conn {
     int fd;
-    uint8_t state, want_out, chunked, close_after, chunk_done;
+    uint8_t state, want_out, chunked, close_after, chunk_done, gzipped;
     uint16_t group;
     struct gen_user *u;
     char out[2048];
@@ -63,6 +64,7 @@ struct group {
 };
 
 uint64_t gen_net_connects, gen_net_connect_fails, gen_net_max_open, gen_net_answers_ok, gen_net_queued_100ms;
+uint64_t gen_net_gzipped;
 int64_t gen_net_max_queue_ms;
 
 static int ep = -1;
@@ -228,7 +230,7 @@ static void send_req(struct conn *c, struct gen_user *u)
     c->deadline_ms = now + gen_o.timeout_ms;
     c->inlen = c->scanned = c->hdr_end = c->dec_len = c->chunk_pos = 0;
     c->clen = -1;
-    c->chunked = c->close_after = c->chunk_done = 0;
+    c->chunked = c->close_after = c->chunk_done = c->gzipped = 0;
     c->status = 0;
     c->retry_after = -1;
     c->cookie[0] = '\0';
@@ -348,6 +350,8 @@ static void header_line(struct conn *c, const char *p, const char *e)
         c->clen = strtoll(v, NULL, 10);
     } else if (nl == 17 && strncasecmp(p, "transfer-encoding", 17) == 0) {
         c->chunked = memmem(v, vl, "chunked", 7) != NULL;
+    } else if (nl == 16 && strncasecmp(p, "content-encoding", 16) == 0) {
+        c->gzipped = vl >= 4 && strncasecmp(v, "gzip", 4) == 0;
     } else if (nl == 10 && strncasecmp(p, "connection", 10) == 0) {
         c->close_after = vl >= 5 && strncasecmp(v, "close", 5) == 0;
     } else if (nl == 11 && strncasecmp(p, "retry-after", 11) == 0) {
@@ -429,6 +433,43 @@ static int parse(struct conn *c)
     return 1;
 }
 
+/* A gzip body inflated into one buffer the generator reuses (the answer is used before the next one). */
+static int inflate_body(struct gen_answer *a)
+{
+    static char *buf;
+    static size_t cap;
+    z_stream z = {0};
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return -1;
+    z.next_in = (Bytef *)(uintptr_t)a->body;
+    z.avail_in = (uInt)a->len;
+    size_t out = 0;
+    int rc = Z_OK;
+    while (rc == Z_OK) {
+        if (cap - out < 4096) {
+            size_t ncap = cap ? cap * 2 : 65536;
+            if (ncap > IN_MAX)
+                break;
+            char *nb = realloc(buf, ncap);
+            if (nb == NULL)
+                break;
+            buf = nb;
+            cap = ncap;
+        }
+        z.next_out = (Bytef *)buf + out;
+        z.avail_out = (uInt)(cap - out - 1);
+        rc = inflate(&z, Z_NO_FLUSH);
+        out = (size_t)z.total_out;
+    }
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END)
+        return -1;
+    buf[out] = '\0';
+    a->body = buf;
+    a->len = out;
+    return 0;
+}
+
 static void on_readable(struct conn *c)
 {
     for (;;) {
@@ -472,6 +513,13 @@ static void on_readable(struct conn *c)
         a.body = c->in + c->hdr_end;
         a.len = c->chunked ? c->dec_len : (size_t)c->clen;
         c->in[c->hdr_end + a.len] = '\0';
+        if (c->gzipped) {
+            if (inflate_body(&a) != 0) {
+                fail_conn(c, "bad_gzip");
+                return;
+            }
+            gen_net_gzipped++;
+        }
         a.cookie = c->cookie[0] ? c->cookie : NULL;
         int64_t now = gen_now_us();
         a.latency_us = c->sent_us > 0 ? now - c->sent_us : 0;

@@ -401,19 +401,25 @@ static void captcha(const struct gen_user *u, char *out, size_t cap)
                  (unsigned long long)captcha_seq);
 }
 
+/* "Accept-Encoding: gzip\r\n", as a browser sends on every request, unless --no-gzip */
+static const char *accept_encoding(void)
+{
+    return gen_o.gzip ? "Accept-Encoding: gzip\r\n" : "";
+}
+
 static int post(char *out, size_t cap, const char *path, const struct gen_user *u, const char *body, int n)
 {
     int k;
     if (u != NULL)
         k = snprintf(out, cap,
-                     "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                     "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%s"
                      "Cookie: citas_session=%s\r\nX-CSRF-Token: %s\r\nContent-Length: %d\r\n\r\n%s",
-                     path, gen_o.hostport, u->token, u->csrf, n, body);
+                     path, gen_o.hostport, accept_encoding(), u->token, u->csrf, n, body);
     else
         k = snprintf(out, cap,
-                     "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                     "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%s"
                      "Content-Length: %d\r\n\r\n%s",
-                     path, gen_o.hostport, n, body);
+                     path, gen_o.hostport, accept_encoding(), n, body);
     return k < 0 || (size_t)k >= cap ? -1 : k;
 }
 
@@ -435,8 +441,8 @@ int gen_user_request(struct gen_user *u, char *out, size_t cap)
     case R_AVAIL: {
         int k = snprintf(out, cap,
                          "GET /api/v1/offices/%s/availability?procedure=%s HTTP/1.1\r\nHost: %s\r\n"
-                         "Accept: application/json\r\n\r\n",
-                         gen_o.office, gen_o.procedure, gen_o.hostport);
+                         "Accept: application/json\r\n%s\r\n",
+                         gen_o.office, gen_o.procedure, gen_o.hostport, accept_encoding());
         return k < 0 || (size_t)k >= cap ? -1 : k;
     }
     case R_BOOK:

@@ -4,7 +4,7 @@
 # Debian packages the project needs to build, test and run locally.
 DEPS_PACKAGES=(
     meson ninja-build pkg-config gcc
-    libh2o-evloop-dev liburing-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libssl-dev libsodium-dev libqrencode-dev
+    libh2o-evloop-dev liburing-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libssl-dev libsodium-dev libqrencode-dev zlib1g-dev
     postgresql redis-server redis-tools
     curl wrk openssl nghttp2-client ca-certificates python3 gnuplot-nox
     chromium fonts-dejavu-core

@@ -36,7 +36,7 @@ static uint64_t hash_key(const char *s)
 static void send_entry(h2o_req_t *req, const struct cal_avail_entry *e)
 {
     if (e->status == 200)
-        cal_send_cacheable(req, e->body, e->len, 1);
+        cal_send_cacheable_gz(req, e->body, e->len, e->gz, e->gz_len, 1);
     else
         server_send_problem(req, e->status, "Service unavailable", "Availability cannot be read now.");
 }
@@ -131,12 +131,18 @@ static int build(struct cal_avail_entry *e, const redisReply *r, const char *off
     }
     json_close_object(&b);
     free(e->body);
+    free(e->gz);
+    e->gz = NULL;
+    e->gz_len = 0;
     e->body = malloc(b.len > 0 ? b.len : 1);
     int rc = -1;
     if (e->body != NULL) {
         memcpy(e->body, b.base, b.len);
         e->len = b.len;
         rc = 0;
+        /* once per entry, for every client that accepts gzip (browsers do); without it, the plain body */
+        if (b.len >= CAL_GZIP_MIN)
+            (void)cal_gzip(b.base, b.len, &e->gz, &e->gz_len);
     }
     h2o_mem_clear_pool(&pool);
     return rc;
@@ -176,6 +182,7 @@ static void on_script(struct redis_client *c, const redisReply *reply, const cha
     }
     if (f->temp) {
         free(e->body);
+        free(e->gz);
         free(e);
     }
     free(f);

@@ -37,6 +37,8 @@ struct cal_avail_entry {
     int status;       /* 0 while empty */
     char *body;
     size_t len;
+    char *gz; /* body gzipped (NULL: too small to bother, or out of memory) */
+    size_t gz_len;
     int fetching;
     struct cal_wait *waiters;
     struct cal_worker *cw;
@@ -72,6 +74,14 @@ void cal_ref_free(struct cal_ref *r);
 
 /* Sends a JSON body with Cache-Control: public, max-age=secs. */
 void cal_send_cacheable(h2o_req_t *req, const char *json, size_t len, unsigned secs);
+/* The same with a gzip copy of it (gz may be NULL): sent as Content-Encoding: gzip to a client whose
+ * Accept-Encoding takes gzip, with Vary: Accept-Encoding either way. */
+void cal_send_cacheable_gz(h2o_req_t *req, const char *json, size_t len, const char *gz, size_t gz_len,
+                           unsigned secs);
+/* compress.c: bodies from this size on get a gzip copy */
+#define CAL_GZIP_MIN 1024
+/* A gzip stream of in (malloc'd into *out). 0, -ENOMEM or -EIO. */
+int cal_gzip(const char *in, size_t len, char **out, size_t *out_len);
 
 /* Input checks. */
 int cal_code_valid(const char *s, size_t len);      /* office: [A-Za-z0-9_-]{1,32} */

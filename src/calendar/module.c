@@ -68,8 +68,10 @@ static void worker_free(void *state)
     if (cw == NULL)
         return;
     cal_ref_free(cw->ref);
-    for (size_t i = 0; i < CAL_AVAIL_SLOTS; i++)
+    for (size_t i = 0; i < CAL_AVAIL_SLOTS; i++) {
         free(cw->avail_cache[i].body);
+        free(cw->avail_cache[i].gz);
+    }
     redis_script_free(cw->load);
     redis_script_free(cw->avail);
     redis_script_free(cw->state);
@@ -91,21 +93,34 @@ struct cal_worker *cal_worker_of(h2o_req_t *req)
     return server_worker_module(server_worker_of(req), &calendar_server_module);
 }
 
-void cal_send_cacheable(h2o_req_t *req, const char *json, size_t len, unsigned secs)
+void cal_send_cacheable_gz(h2o_req_t *req, const char *json, size_t len, const char *gz, size_t gz_len,
+                           unsigned secs)
 {
+    int zip = gz != NULL && server_accepts_encoding(req, "gzip");
+    if (zip) {
+        json = gz;
+        len = gz_len;
+    }
     char cc[48];
     snprintf(cc, sizeof(cc), "public, max-age=%u", secs);
-    char *body = h2o_mem_alloc_pool(&req->pool, len > 0 ? len : 1);
-    memcpy(body, json, len);
     req->res.status = 200;
     req->res.reason = "OK";
     req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    H2O_STRLIT("application/json; charset=utf-8"));
+    if (zip)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL, H2O_STRLIT("gzip"));
+    if (gz != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("accept-encoding"));
     server_add_header(req, "cache-control", cc);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL,
                           H2O_STRLIT("nosniff"));
-    h2o_send_inline(req, body, len);
+    h2o_send_inline(req, len > 0 ? json : "", len); /* copies the body into the request's pool */
+}
+
+void cal_send_cacheable(h2o_req_t *req, const char *json, size_t len, unsigned secs)
+{
+    cal_send_cacheable_gz(req, json, len, NULL, 0, secs);
 }
 
 /* --- input checks and time formats --- */

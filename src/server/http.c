@@ -294,6 +294,46 @@ const char *server_header(h2o_req_t *req, const char *name, size_t *len)
     return NULL;
 }
 
+/* One Accept-Encoding element "coding[;q=x]": 1 if it names `coding` (or "*") with a q above 0. */
+static int coding_accepted(const char *e, size_t n, const char *coding)
+{
+    while (n > 0 && (*e == ' ' || *e == '\t'))
+        e++, n--;
+    size_t name = 0;
+    while (name < n && e[name] != ';' && e[name] != ' ' && e[name] != '\t')
+        name++;
+    if (!(name == strlen(coding) && strncasecmp(e, coding, name) == 0) && !(name == 1 && e[0] == '*'))
+        return 0;
+    const char *q = memchr(e + name, '=', n - name);
+    if (q == NULL)
+        return 1;
+    /* q=0, q=0.0, q=0.00...: refused; anything else is a weight above 0 */
+    size_t i = (size_t)(q + 1 - e);
+    while (i < n && (e[i] == ' ' || e[i] == '\t'))
+        i++;
+    if (i >= n || e[i] != '0')
+        return 1;
+    for (i++; i < n && (e[i] == '.' || e[i] == '0'); i++)
+        ;
+    return i < n && e[i] >= '1' && e[i] <= '9';
+}
+
+int server_accepts_encoding(h2o_req_t *req, const char *coding)
+{
+    for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT_ENCODING, i)) != -1;) {
+        const h2o_iovec_t *v = &req->headers.entries[i].value;
+        size_t off = 0;
+        while (off <= v->len) {
+            const char *comma = memchr(v->base + off, ',', v->len - off);
+            size_t end = comma != NULL ? (size_t)(comma - v->base) : v->len;
+            if (coding_accepted(v->base + off, end - off, coding))
+                return 1;
+            off = end + 1;
+        }
+    }
+    return 0;
+}
+
 const char *server_cookie(h2o_req_t *req, const char *name, size_t *len)
 {
     size_t nlen = strlen(name);

@@ -7,6 +7,7 @@ Environment (ops/citas test): CITAS_TEST_PG_DSN (migrated), CITAS_TEST_REDIS_POR
 Creates its own offices (codes unique to this run) in the shared database, two staff accounts (logged in
 through the API; their one-time codes are read from the messages an SMTP sink stores) and starts one citasd.
 """
+import gzip
 import http.client
 import json
 import os
@@ -66,9 +67,9 @@ class Client:
         self.cookie = None
         self.csrf = None
 
-    def request(self, method, path, body=None, raw=None, ctype="application/json", csrf=True):
+    def request(self, method, path, body=None, raw=None, ctype="application/json", csrf=True, headers=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        h = {}
+        h = dict(headers or {})
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         if data is not None and ctype:
             h["Content-Type"] = ctype
@@ -238,6 +239,29 @@ def test_spring_forward(ctx):
     check("availability: starts with the office's offsets, local times",
           [x["start"] for x in sl] == starts and sl[0]["local"] == "2030-03-09T08:00" and sl[0]["time"] == "08:00")
     check("availability: not cacheable beyond a second", "max-age=1" in (a.header("cache-control") or ""))
+    # gzip for a client that takes it (browsers do): the same answer, compressed once per cache entry
+    path = "/api/v1/offices/%s/availability?procedure=%s&from=2030-03-09&to=2030-03-11" % (code, PROC)
+    z = Client(ctx["port"]).request("GET", path, headers={"Accept-Encoding": "br, gzip;q=0.8"})
+    try:
+        zj = json.loads(gzip.decompress(z.body))
+    except (OSError, ValueError):
+        zj = None
+    check("availability gzipped: Content-Encoding gzip, smaller, the same days (%d against %d bytes)"
+          % (len(z.body), len(a.body)),
+          z.status == 200 and z.header("content-encoding") == "gzip" and zj is not None
+          and zj["days"] == a.json["days"] and zj["free"] == a.json["free"] and len(z.body) < len(a.body) / 2)
+    check("availability: Vary: Accept-Encoding on both, no Content-Encoding on the plain one",
+          z.header("vary") == "accept-encoding" and a.header("vary") == "accept-encoding"
+          and a.header("content-encoding") is None)
+    for ae in ("gzip;q=0, identity", "deflate, br", "gzip;q=0.000"):
+        n = Client(ctx["port"]).request("GET", path, headers={"Accept-Encoding": ae})
+        check("availability: Accept-Encoding %r gets the plain answer" % ae,
+              n.status == 200 and n.header("content-encoding") is None and n.json is not None
+              and n.json["days"] == a.json["days"])
+    for ae in ("GZIP", "*", "identity;q=0.5, gzip;q=0.001"):
+        n = Client(ctx["port"]).request("GET", path, headers={"Accept-Encoding": ae})
+        check("availability: Accept-Encoding %r gets gzip" % ae,
+              n.status == 200 and n.header("content-encoding") == "gzip")
     r = s.request("POST", base, window_body("2030-03-11", "2030-03-16"))
     check("overlapping open window: 409", is_problem(r, 409))
 

@@ -27,6 +27,10 @@ check "every 201 is a row (answers_201 + rows after a timeout = booked)" \
     [ $(($(json answers_201) + $(json rows_after_timeout))) -eq "$(json booked)" ]
 check "no 5xx without fault modes" [ "$(json errors_5xx)" = 0 ]
 check "the plot was drawn" [ -s "$out/surge.svg" ]
+# availability comes gzipped to the generator (it asks as browsers do) and every such answer inflated
+gz=$(grep -o 'gzipped=[0-9]*' "$out/surge-gen.txt" | tail -n 1 | cut -d= -f2)
+check "gzipped availability answers were read (${gz:-none})" [ "${gz:-0}" -gt 0 ]
+check "no gzip body failed to inflate" [ "$(awk -F'\t' '$9 == "bad_gzip"' "$out/answers.tsv" | wc -l)" -eq 0 ]
 echo "surge_run: $passed passed, $failed failed"
 [ $failed -eq 0 ] && rm -rf "$out" "$out.log"
 [ $failed -eq 0 ]

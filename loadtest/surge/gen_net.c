@@ -433,40 +433,78 @@ static int parse(struct conn *c)
     return 1;
 }
 
-/* A gzip body inflated into one buffer the generator reuses (the answer is used before the next one). */
-static int inflate_body(struct gen_answer *a)
+/*
+ * gzip bodies inflated, remembered by their compressed bytes. Every client polling within one cache period of
+ * a citasd worker gets the same bytes; inflating each copy again made the single-threaded generator the
+ * machine's bottleneck (a browser inflates its own). GZ_MEMO entries, the oldest replaced.
+ */
+#define GZ_MEMO 8
+static struct gz_memo {
+    char *zip, *plain;
+    size_t zip_len, plain_len;
+} gz_memo[GZ_MEMO];
+static unsigned gz_memo_next;
+
+/* Inflates [in, in + n) into a new buffer (NUL-terminated); 0 or -1. */
+static int inflate_new(const char *in, size_t n, char **out, size_t *out_len)
 {
-    static char *buf;
-    static size_t cap;
     z_stream z = {0};
     if (inflateInit2(&z, 15 + 16) != Z_OK)
         return -1;
-    z.next_in = (Bytef *)(uintptr_t)a->body;
-    z.avail_in = (uInt)a->len;
-    size_t out = 0;
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)n;
+    char *buf = NULL;
+    size_t cap = 0, have = 0;
     int rc = Z_OK;
     while (rc == Z_OK) {
-        if (cap - out < 4096) {
+        if (cap - have < 4096) {
             size_t ncap = cap ? cap * 2 : 65536;
-            if (ncap > IN_MAX)
-                break;
-            char *nb = realloc(buf, ncap);
+            char *nb = ncap <= IN_MAX ? realloc(buf, ncap) : NULL;
             if (nb == NULL)
                 break;
             buf = nb;
             cap = ncap;
         }
-        z.next_out = (Bytef *)buf + out;
-        z.avail_out = (uInt)(cap - out - 1);
+        z.next_out = (Bytef *)buf + have;
+        z.avail_out = (uInt)(cap - have - 1);
         rc = inflate(&z, Z_NO_FLUSH);
-        out = (size_t)z.total_out;
+        have = (size_t)z.total_out;
     }
     inflateEnd(&z);
-    if (rc != Z_STREAM_END)
+    if (rc != Z_STREAM_END) {
+        free(buf);
         return -1;
-    buf[out] = '\0';
-    a->body = buf;
-    a->len = out;
+    }
+    buf[have] = '\0';
+    *out = buf;
+    *out_len = have;
+    return 0;
+}
+
+/* Points a's body at the inflated form of its gzip body (valid until GZ_MEMO other bodies came). 0 or -1. */
+static int inflate_body(struct gen_answer *a)
+{
+    for (unsigned i = 0; i < GZ_MEMO; i++) {
+        struct gz_memo *m = &gz_memo[i];
+        if (m->zip != NULL && m->zip_len == a->len && memcmp(m->zip, a->body, a->len) == 0) {
+            a->body = m->plain;
+            a->len = m->plain_len;
+            return 0;
+        }
+    }
+    char *plain, *zip = malloc(a->len > 0 ? a->len : 1);
+    size_t plain_len;
+    if (zip == NULL || inflate_new(a->body, a->len, &plain, &plain_len) != 0) {
+        free(zip);
+        return -1;
+    }
+    memcpy(zip, a->body, a->len);
+    struct gz_memo *m = &gz_memo[gz_memo_next++ % GZ_MEMO];
+    free(m->zip);
+    free(m->plain);
+    *m = (struct gz_memo){.zip = zip, .plain = plain, .zip_len = a->len, .plain_len = plain_len};
+    a->body = plain;
+    a->len = plain_len;
     return 0;
 }
 
@@ -645,6 +683,11 @@ void gen_net_close(void)
     }
     free(conns);
     free(groups);
+    for (unsigned i = 0; i < GZ_MEMO; i++) {
+        free(gz_memo[i].zip);
+        free(gz_memo[i].plain);
+        gz_memo[i] = (struct gz_memo){0};
+    }
     if (ep >= 0)
         close(ep);
 }

@@ -5,6 +5,7 @@
  * connection behind the lock.
  */
 #include "internal.h"
+#include "citas/hex.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -118,8 +119,7 @@ static void sign_now(PGconn *conn, void *key)
         return;
     }
     char sig_hex[2 + 2 * AUDIT_SIG_LEN + 1] = "\\x";
-    for (int i = 0; i < AUDIT_SIG_LEN; i++)
-        snprintf(sig_hex + 2 + 2 * i, 3, "%02x", sig[i]);
+    hex_encode(sig_hex + 2, sig, AUDIT_SIG_LEN);
     const char *v[3] = {PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), sig_hex};
     PQclear(PQexecParams(
         conn, "INSERT INTO audit_heads (upto_id, head_hash, signature) VALUES ($1::bigint, $2, $3)", 3, NULL,

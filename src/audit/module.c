@@ -7,6 +7,7 @@
  * call runs for tens of milliseconds under a surge, and requests pipelined behind it would wait that long.
  */
 #include "internal.h"
+#include "citas/hex.h"
 #include "citas/server.h"
 
 #include <errno.h>
@@ -68,10 +69,8 @@ static void on_head(const struct pg_reply *r, void *ctx)
         return;
     }
     char hash_hex[2 + 2 * AUDIT_HASH_LEN + 1] = "\\x", sig_hex[2 + 2 * AUDIT_SIG_LEN + 1] = "\\x";
-    for (int i = 0; i < AUDIT_HASH_LEN; i++)
-        snprintf(hash_hex + 2 + 2 * i, 3, "%02x", hash[i]);
-    for (int i = 0; i < AUDIT_SIG_LEN; i++)
-        snprintf(sig_hex + 2 + 2 * i, 3, "%02x", sig[i]);
+    hex_encode(hash_hex + 2, hash, AUDIT_HASH_LEN);
+    hex_encode(sig_hex + 2, sig, AUDIT_SIG_LEN);
     const char *v[3] = {id, hash_hex, sig_hex};
     if (pg_query(s->pg, "INSERT INTO audit_heads (upto_id, head_hash, signature) VALUES ($1::bigint, $2, $3)",
                  3, v, on_insert, s) != 0) {

@@ -1,5 +1,6 @@
 /* Ed25519 signing of chain heads and small helpers shared by citasd and citasctl. */
 #include "citas/audit.h"
+#include "citas/hex.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -11,8 +12,7 @@ int audit_head_message(int64_t upto_id, const unsigned char hash[AUDIT_HASH_LEN]
     int n = snprintf(out, cap, "citas-audit-head:%lld:", (long long)upto_id);
     if (n < 0 || (size_t)n + 2 * AUDIT_HASH_LEN + 1 > cap)
         return -1;
-    for (int i = 0; i < AUDIT_HASH_LEN; i++)
-        snprintf(out + n + 2 * i, 3, "%02x", hash[i]);
+    hex_encode(out + n, hash, AUDIT_HASH_LEN);
     return n + 2 * AUDIT_HASH_LEN;
 }
 

@@ -1,5 +1,6 @@
 /* Keys of the booking data contract, appointment codes, time formatting, the .ics and JSON views. */
 #include "internal.h"
+#include "citas/hex.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -109,8 +110,7 @@ void booking_doc_hash(const char *doc_type, const char *doc_number, char out[65]
         /* no SHA-256 means no OpenSSL: refuse rather than collide every person on one key */
         h2o_fatal("booking: SHA-256 unavailable");
     }
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    hex_encode(out, md, 32);
 }
 
 /* "YYYY-MM-DDTHH:MM" read as if it were UTC. */

@@ -4,6 +4,7 @@
  * spent either way) and is released when siteverify could not give one, so that a retry is possible.
  */
 #include "internal.h"
+#include "citas/hex.h"
 #include "citas/curl.h"
 #include "citas/json.h"
 #include "citas/redis.h"
@@ -49,9 +50,9 @@ int guard_captcha_claim_key(const char *response, const char *prefix, char *out,
         return -ENOSPC;
     if (SHA256((const unsigned char *)response, strlen(response), md) == NULL)
         return -ENOMEM;
-    int k = snprintf(out, cap, "%scaptcha:", prefix);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        k += snprintf(out + k, cap - (size_t)k, "%02x", md[i]);
+    memcpy(out, prefix, plen);
+    memcpy(out + plen, "captcha:", 8);
+    hex_encode(out + plen + 8, md, SHA256_DIGEST_LENGTH);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* Queueing: render a message and INSERT it into mail_outbox, in the caller's transaction or on its own. */
 #include "citas/mail.h"
+#include "citas/hex.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -42,18 +43,12 @@ static int row_build(const struct mail_message *m, struct row *row)
     if (rc != 0)
         return rc;
     if (a != NULL) {
-        static const char hex[] = "0123456789abcdef";
         row->hex = malloc(2 * a->len + 1);
         if (row->hex == NULL) {
             mail_rendered_free(&row->r);
             return -ENOMEM;
         }
-        const unsigned char *d = a->data;
-        for (size_t i = 0; i < a->len; i++) {
-            row->hex[2 * i] = hex[d[i] >> 4];
-            row->hex[2 * i + 1] = hex[d[i] & 15];
-        }
-        row->hex[2 * a->len] = '\0';
+        hex_encode(row->hex, a->data, a->len);
     }
     const char *v[9] = {m->to,       m->lang,     mail_kind_name(m->kind), row->r.subject,
                         row->r.text, row->r.html, a ? a->name : NULL,      a ? a->content_type : NULL,

@@ -1,5 +1,6 @@
 /* redis scripts: SHA1 of the source, EVALSHA, and the EVAL retry when Redis answers NOSCRIPT. */
 #include "internal.h"
+#include "citas/hex.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,12 +27,7 @@ struct redis_script *redis_script_create(const char *lua_source)
         redis_script_free(s);
         return NULL;
     }
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
-        s->sha[2 * i] = hex[md[i] >> 4];
-        s->sha[2 * i + 1] = hex[md[i] & 15];
-    }
-    s->sha[40] = '\0';
+    hex_encode(s->sha, md, SHA_DIGEST_LENGTH);
     return s;
 }
 

@@ -32,7 +32,8 @@ typedef void (*server_handler)(h2o_req_t *req, const struct server_params *p);
 /*
  * Admission classes. While a worker has admission_max_active requests waiting on a backend, a new request
  * waits in the worker (not started, no backend touched) until one of them is answered; the first class
- * goes first, then normal, then last, each in arrival order. `always` never waits (probes, metrics).
+ * goes first, then normal, then last, each in arrival order; a request that waited admission_promote_ms
+ * goes before younger ones of any class. `always` never waits (probes, metrics).
  */
 enum server_admit { SERVER_ADMIT_NORMAL = 0, SERVER_ADMIT_FIRST, SERVER_ADMIT_LAST, SERVER_ADMIT_ALWAYS };
 struct server_route {
@@ -105,6 +106,7 @@ struct server_config {
     unsigned ring_poke_drain;       /* completions such a flush delivers at most */
     unsigned admission_max_active;  /* requests a worker runs at once before new ones wait (0: no limit) */
     uint64_t admission_max_wait_ms; /* a request that waited this long for admission gets 503 */
+    uint64_t admission_promote_ms;  /* one that waited this long starts before younger ones of any class (0: never) */
     unsigned malloc_keep_mb;        /* freed heap each malloc arena keeps instead of trimming (0: glibc's) */
     /* keys declared by the application's modules, as strings */
     size_t nextra;

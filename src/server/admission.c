@@ -2,7 +2,7 @@
  * Admission: a worker runs at most admission_max_active requests that wait on a backend. A request that
  * arrives while it is at that limit is parked: not started, so it touches no backend and takes no CPU,
  * until an async state is released. Parked requests start by class (first, normal, last), each class in
- * arrival order. In a release minute that keeps the booking routes' round trips short while logins wait,
+ * arrival order; one parked admission_promote_ms or longer goes before younger ones of any class. In a release minute that keeps the booking routes' round trips short while logins wait,
  * instead of every request waiting behind every other one in Redis's, PostgreSQL's and the CPU's queues.
  */
 #include "internal.h"
@@ -79,6 +79,29 @@ static struct parked *head(h2o_linklist_t *q)
     return H2O_STRUCT_FROM_MEMBER(struct parked, link, q->next);
 }
 
+/*
+ * The parked request to start next: the oldest of those parked admission_promote_ms or longer, whatever
+ * their class (so that logins wait a bounded time during a long surge); else the head of the best class.
+ */
+static struct parked *next_to_start(struct server_worker *w, uint64_t now)
+{
+    uint64_t promote = w->srv->cfg->admission_promote_ms;
+    struct parked *best = NULL, *oldest = NULL;
+    for (unsigned c = 0; c < ADMIT_CLASSES; c++) {
+        h2o_linklist_t *q = &w->admit_queue[c];
+        if (h2o_linklist_is_empty(q))
+            continue;
+        struct parked *p = head(q);
+        if (best == NULL)
+            best = p;
+        if (promote > 0 && now - p->since_ms >= promote && (oldest == NULL || p->since_ms < oldest->since_ms))
+            oldest = p;
+    }
+    if (oldest != NULL && oldest != best)
+        count(&w->health.admit[ADMIT_PROMOTED][oldest->cls], 1);
+    return oldest != NULL ? oldest : best;
+}
+
 void admission_run(struct server_worker *w)
 {
     unsigned max = w->srv->cfg->admission_max_active;
@@ -94,18 +117,15 @@ void admission_run(struct server_worker *w)
                                 "The server is busy with other requests. Try again in a few seconds.");
         }
     }
-    for (unsigned c = 0; c < ADMIT_CLASSES; c++) {
-        h2o_linklist_t *q = &w->admit_queue[c];
-        while (!h2o_linklist_is_empty(q) && (w->async_active < max || w->stopping)) {
-            struct parked *p = head(q);
-            /* the handler may answer at once: take what it needs out of the request's pool first */
-            h2o_req_t *req = p->req;
-            const struct server_route *r = p->route;
-            struct server_params params = p->params;
-            unpark(p);
-            r->handler(req, &params);
-        }
-        if (!h2o_linklist_is_empty(q))
-            return; /* the better classes go first */
+    while (w->async_active < max || w->stopping) {
+        struct parked *p = next_to_start(w, now);
+        if (p == NULL)
+            return;
+        /* the handler may answer at once: take what it needs out of the request's pool first */
+        h2o_req_t *req = p->req;
+        const struct server_route *r = p->route;
+        struct server_params params = p->params;
+        unpark(p);
+        r->handler(req, &params);
     }
 }

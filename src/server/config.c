@@ -46,6 +46,7 @@ static const struct key keys[] = {
     K(ring_poke_drain, UINT, "0"),
     K(admission_max_active, UINT, "256"),
     K(admission_max_wait_ms, MS, "30000"),
+    K(admission_promote_ms, MS, "1000"),
     K(malloc_keep_mb, UINT, "64"),
 };
 #undef K

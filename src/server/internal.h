@@ -12,7 +12,7 @@
 #define ADMIT_CLASSES 3 /* the classes that can wait: first, normal, last (server_admit) */
 /* What /metrics shows of admission, per class: requests waiting now, parked so far, answered 503, and the
  * microseconds they waited. */
-enum admit_series { ADMIT_WAITING, ADMIT_PARKED, ADMIT_SHED, ADMIT_WAIT_US, ADMIT_SERIES };
+enum admit_series { ADMIT_WAITING, ADMIT_PARKED, ADMIT_SHED, ADMIT_PROMOTED, ADMIT_WAIT_US, ADMIT_SERIES };
 
 /* Backend health and load of one worker, published for /readyz and /metrics (written by the worker). */
 struct worker_health {

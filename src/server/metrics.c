@@ -218,6 +218,8 @@ static void render_admission(struct server_metrics *o, struct server *srv)
                           "Requests that had to wait for admission, by class."},
         [ADMIT_SHED] = {"citas_admission_shed_total", "counter",
                         "Requests answered 503 after waiting admission_max_wait_ms for admission, by class."},
+        [ADMIT_PROMOTED] = {"citas_admission_promoted_total", "counter",
+                            "Requests started ahead of a better class after waiting admission_promote_ms, by class."},
         [ADMIT_WAIT_US] = {"citas_admission_wait_seconds_total", "counter",
                            "Time requests spent waiting for admission, by class."},
     };

@@ -777,11 +777,12 @@ def test_admission(ctx, procs, common, citasd, stub, tmp):
     """Instance C: one worker that runs one request waiting on a backend at a time (admission_max_active=1),
     with a siteverify that takes 1 s. A login holds the worker; a second login and an availability request
     wait for admission; the availability request (class first) starts before the login that came earlier
-    (class last); /healthz never waits; a request that waited admission_max_wait_ms gets 503."""
+    (class last); a login that waited admission_promote_ms starts before a later availability request;
+    /healthz never waits; a request that waited admission_max_wait_ms gets 503."""
     slow_port, c_port = free_port(), free_port()
     slow = start_stub(procs, stub, slow_port, tmp, delay=1000)
     env_c = citasd_env(common, listen="127.0.0.1:%d" % c_port, background_worker=0, admission_max_active=1,
-                       admission_max_wait_ms=1500, hcaptcha_timeout_ms=5000,
+                       admission_max_wait_ms=4000, admission_promote_ms=1500, hcaptcha_timeout_ms=5000,
                        hcaptcha_siteverify_url="http://127.0.0.1:%d/siteverify" % slow_port)
     c_proc = procs.start([citasd], env=env_c, log=os.path.join(tmp, "citasd-c.log"))
     if not check("admission: citasd C listens", wait_port(c_port)):
@@ -798,6 +799,7 @@ def test_admission(ctx, procs, common, citasd, stub, tmp):
 
     first = threading.Thread(target=send, args=("holder", "POST", "/api/v1/sessions", login_body()))
     first.start()
+    # the login below waits 0.8-1.4 s for the holder (1-1.6 s): less than admission_promote_ms (1.5 s)
     time.sleep(0.2)
     later = threading.Thread(target=send, args=("login", "POST", "/api/v1/sessions", login_body()))
     later.start()
@@ -811,9 +813,11 @@ def test_admission(ctx, procs, common, citasd, stub, tmp):
     for t in (first, later, avail):
         t.join()
     holder, login_r, avail_r, healthz = done["holder"], done["login"], done["avail"], done["healthz"]
-    check("admission: the holding login is answered (401, unknown email)", is_problem(holder[0], 401))
+    check("admission: the holding login is answered (401, unknown email; %.2f s)" % (holder[2] - holder[1]),
+          is_problem(holder[0], 401))
     check("admission: the waiting login is answered (401)", is_problem(login_r[0], 401))
-    check("admission: the waiting availability request is answered (%d, no such office)" % avail_r[0].status,
+    check("admission: the waiting availability request is answered (%d, no such office: %r)"
+          % (avail_r[0].status, avail_r[0].body[:160]),
           400 <= avail_r[0].status < 500 and avail_r[0].json is not None)
     check("admission: /healthz did not wait", healthz[0].status == 200 and healthz[2] < holder[2])
     check("admission: while the worker was full, a login and an availability request waited (metrics %s, %s)"
@@ -827,21 +831,51 @@ def test_admission(ctx, procs, common, citasd, stub, tmp):
           and metric(c_port, 'citas_admission_parked_total{class="last"}') == 1
           and metric(c_port, 'citas_admission_waiting{class="last"}') == 0)
 
-    # three logins at once: the first runs 1 s, the second starts after it, the third would wait ~1.9 s: 503
+    # promotion: two logins hold the worker in turn (1-1.6 s each); a third login, parked behind them, has
+    # waited at least 1.95 s (more than admission_promote_ms, 1.5 s) when the second ends, and starts before
+    # an availability request parked at 1.7 s (after the first holder); that one starts when the login is
+    # answered (having waited at most 3.1 s, less than admission_max_wait_ms, 4 s)
+    threads = [threading.Thread(target=send, args=(name, method, path, body))
+               for name, method, path, body in (("holder2", "POST", "/api/v1/sessions", login_body()),
+                                                ("holder3", "POST", "/api/v1/sessions", login_body()),
+                                                ("aged", "POST", "/api/v1/sessions", login_body()),
+                                                ("young", "GET", "/api/v1/offices/NOPE/availability", None))]
+    for t, pause in zip(threads, (0.02, 0.03, 1.65, 0)):  # at 0, 0.02, 0.05 and 1.7 s
+        t.start()
+        time.sleep(pause)
+    for t in threads:
+        t.join()
+    holder2, holder3, aged, young = done["holder2"], done["holder3"], done["aged"], done["young"]
+    check("admission: the logins and the later availability request are answered (%d, %d, %d)"
+          % (holder3[0].status, aged[0].status, young[0].status),
+          is_problem(holder3[0], 401) and is_problem(aged[0], 401) and 400 <= young[0].status < 500)
+    # (the availability request starts as the login releases the worker, so their answers may cross by ms)
+    check("admission: the login that waited admission_promote_ms went first (availability answered %.2f s after"
+          " the second holder, %.2f s after the login)" % (young[2] - holder3[2], young[2] - aged[2]),
+          young[2] - holder3[2] >= 0.5 and young[2] >= aged[2] - 0.05)
+    promoted = (metric(c_port, 'citas_admission_promoted_total{class="last"}'),
+                metric(c_port, 'citas_admission_promoted_total{class="first"}'))
+    check("admission: promotion counted in /metrics (last, first: %s; the holders took %.2f, %.2f and %.2f s)"
+          % (promoted, holder[2] - holder[1], holder2[2] - holder2[1], holder3[2] - holder2[2]), promoted[0] >= 1 and promoted[1] == 0)
+
+    # six logins at once, each running 1-1.6 s: the first two are answered, the sixth would wait at least
+    # 4.75 s: 503 after admission_max_wait_ms (4 s); the ones between, either
+    n = 6
     threads = [threading.Thread(target=send, args=("shed%d" % i, "POST", "/api/v1/sessions", login_body()))
-               for i in range(3)]
+               for i in range(n)]
     for t in threads:
         t.start()
         time.sleep(0.05)
     for t in threads:
         t.join()
-    statuses = sorted(done["shed%d" % i][0].status for i in range(3))
-    shed = [done["shed%d" % i][0] for i in range(3) if done["shed%d" % i][0].status == 503]
+    statuses = [done["shed%d" % i][0].status for i in range(n)]
+    shed = [done["shed%d" % i][0] for i in range(n) if done["shed%d" % i][0].status == 503]
     check("admission: after admission_max_wait_ms a waiting request gets 503 (statuses %s)" % statuses,
-          statuses == [401, 401, 503] and is_problem(shed[0], 503))
+          statuses[:2] == [401, 401] and all(x in (401, 503) for x in statuses) and statuses[-1] == 503
+          and is_problem(shed[0], 503))
     check("admission: the 503 has Retry-After", bool(shed) and shed[0].header("retry-after") == "5")
     check("admission: shedding counted in /metrics",
-          metric(c_port, 'citas_admission_shed_total{class="last"}') == 1)
+          metric(c_port, 'citas_admission_shed_total{class="last"}') == len(shed))
     procs.stop(c_proc)
     check("admission: citasd C stops cleanly (status %s)" % c_proc.returncode, c_proc.returncode == 0)
     procs.stop(slow)

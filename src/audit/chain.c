@@ -3,17 +3,23 @@
  * statement at a time on worker 0's pool; the SQL function takes the advisory lock with a try, so a chainer
  * of another citasd instance (or audit_append()) makes this one skip a turn instead of stalling a pooled
  * connection behind the lock.
+ * While the server is busy (busy_requests or more requests waiting on backends, all workers) the chainer
+ * skips its turns, for at most busy_max_ms since it last ran: in a release's first seconds PostgreSQL's
+ * time goes to the bookings, and the records wait in audit_pending (durable, in the booking's
+ * transaction) to be chained a few seconds later.
  */
 #include "internal.h"
 #include "citas/hex.h"
+#include "citas/server.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-atomic_uint_fast64_t audit_chained_total, audit_chain_errors;
+atomic_uint_fast64_t audit_chained_total, audit_chain_errors, audit_chain_deferred;
 
 struct audit_chainer {
     struct ring *ring;
@@ -24,7 +30,27 @@ struct audit_chainer {
     char batch_text[16];
     struct ring_op timer;
     int stopping;
+    uint64_t busy_requests, busy_max_ms;
+    uint64_t last_run_ms; /* monotonic */
 };
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* 1 when this turn is skipped because the server is busy (and has not been skipping for too long). */
+static int yield_turn(struct audit_chainer *c)
+{
+    if (c->busy_requests == 0 || server_async_in_flight() < c->busy_requests)
+        return 0;
+    if (now_ms() - c->last_run_ms >= c->busy_max_ms)
+        return 0;
+    atomic_fetch_add(&audit_chain_deferred, 1);
+    return 1;
+}
 
 static void arm(struct audit_chainer *c);
 
@@ -42,8 +68,8 @@ static void on_chained(const struct pg_reply *r, void *ctx)
         atomic_fetch_add(&audit_chain_errors, 1);
     if (n > 0)
         atomic_fetch_add(&audit_chained_total, (uint_fast64_t)n);
-    /* a full batch: more is waiting, go on at once */
-    if (n == (long)c->batch)
+    /* a full batch: more is waiting, go on at once (unless the server is busy) */
+    if (n == (long)c->batch && !yield_turn(c))
         run(c);
     else
         arm(c);
@@ -52,6 +78,7 @@ static void on_chained(const struct pg_reply *r, void *ctx)
 static void run(struct audit_chainer *c)
 {
     const char *v[1] = {c->batch_text};
+    c->last_run_ms = now_ms();
     if (pg_query(c->pg, "SELECT audit_chain_pending($1::integer)", 1, v, on_chained, c) != 0) {
         atomic_fetch_add(&audit_chain_errors, 1);
         arm(c);
@@ -63,7 +90,10 @@ static void on_timer(struct ring_op *op, int res)
     struct audit_chainer *c = op->data;
     if (c->stopping || res == -ECANCELED)
         return;
-    run(c);
+    if (yield_turn(c))
+        arm(c);
+    else
+        run(c);
 }
 
 static void arm(struct audit_chainer *c)
@@ -80,7 +110,8 @@ static void arm(struct audit_chainer *c)
 }
 
 struct audit_chainer *audit_chainer_start(struct ring *ring, struct pg_pool *pg, const char *dsn,
-                                          uint64_t interval_ms, unsigned batch)
+                                          uint64_t interval_ms, unsigned batch, uint64_t busy_requests,
+                                          uint64_t busy_max_ms)
 {
     struct audit_chainer *c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -94,6 +125,9 @@ struct audit_chainer *audit_chainer_start(struct ring *ring, struct pg_pool *pg,
     c->pg = pg;
     c->interval_ms = interval_ms;
     c->batch = batch;
+    c->busy_requests = busy_requests;
+    c->busy_max_ms = busy_max_ms;
+    c->last_run_ms = now_ms();
     snprintf(c->batch_text, sizeof(c->batch_text), "%u", batch);
     arm(c);
     return c;

@@ -19,7 +19,8 @@
 
 static const struct server_config_key keys[] = {
     {"audit_signing_key", ""},          {"audit_public_key", ""},     {"audit_sign_interval_ms", "60000"},
-    {"audit_chain_interval_ms", "250"}, {"audit_chain_batch", "500"}, {NULL, NULL},
+    {"audit_chain_interval_ms", "250"}, {"audit_chain_batch", "500"},  {"audit_busy_requests", "500"},
+    {"audit_busy_max_ms", "10000"},     {NULL, NULL},
 };
 
 static atomic_uint_fast64_t heads_signed, sign_errors;
@@ -117,11 +118,17 @@ static int config_positive(const struct server_config *cfg, const char *key, uin
 static int worker_init(struct server_worker *w, void **state)
 {
     const struct server_config *cfg = server_worker_config(w);
-    uint64_t interval, chain_ms, batch;
+    uint64_t interval, chain_ms, batch, busy_requests, busy_max_ms;
+    char err[160];
     if (config_positive(cfg, "audit_sign_interval_ms", UINT32_MAX, &interval) != 0 ||
         config_positive(cfg, "audit_chain_interval_ms", UINT32_MAX, &chain_ms) != 0 ||
-        config_positive(cfg, "audit_chain_batch", 100000, &batch) != 0)
+        config_positive(cfg, "audit_chain_batch", 100000, &batch) != 0 ||
+        config_positive(cfg, "audit_busy_max_ms", UINT32_MAX, &busy_max_ms) != 0)
         return -EINVAL;
+    if (server_config_uint(cfg, "audit_busy_requests", &busy_requests, err, sizeof(err)) != 0) {
+        fprintf(stderr, "citasd: audit_busy_requests: %s\n", err);
+        return -EINVAL;
+    }
     if (server_worker_id(w) != 0)
         return 0;
     struct signer *s = calloc(1, sizeof(*s));
@@ -144,7 +151,8 @@ static int worker_init(struct server_worker *w, void **state)
         .conninfo = cfg->pg_dsn, .size = 1, .timeout_ms = (unsigned)cfg->pg_timeout_ms};
     int rc = pg_pool_create(s->ring, &pc, &s->pg);
     if (rc == 0 &&
-        (s->chainer = audit_chainer_start(s->ring, s->pg, cfg->pg_dsn, chain_ms, (unsigned)batch)) == NULL)
+        (s->chainer = audit_chainer_start(s->ring, s->pg, cfg->pg_dsn, chain_ms, (unsigned)batch, busy_requests,
+                                          busy_max_ms)) == NULL)
         rc = -ENOMEM;
     if (rc != 0) {
         pg_pool_destroy(s->pg);
@@ -194,6 +202,11 @@ static void metrics(struct server_metrics *m)
     server_metrics_put(m, "# TYPE citas_audit_chain_errors_total counter\n");
     server_metrics_put(m, "citas_audit_chain_errors_total %" PRIuFAST64 "\n",
                        atomic_load(&audit_chain_errors));
+    server_metrics_put(m, "# HELP citas_audit_chain_deferred_total Chainer turns skipped while the server "
+                          "was busy (audit_busy_requests).\n");
+    server_metrics_put(m, "# TYPE citas_audit_chain_deferred_total counter\n");
+    server_metrics_put(m, "citas_audit_chain_deferred_total %" PRIuFAST64 "\n",
+                       atomic_load(&audit_chain_deferred));
 }
 
 const struct server_module audit_server_module = {

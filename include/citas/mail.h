@@ -1,8 +1,10 @@
 /*
  * mail: the outbox (table mail_outbox, sql/002_mail.sql) and the SMTP sender that empties it.
  *
- * Messages are rendered from a template in the citizen's language (Spanish or English, plain text and
- * HTML) when they are queued, and stored rendered. Queue them with mail_tx_add() inside the transaction
+ * Messages are checked when they are queued and stored as their template's parameters (a JSON object in
+ * mail_outbox.params); the sender renders them from the template in the citizen's language (Spanish or
+ * English, plain text and HTML) when it sends them. Rows stored rendered (subject and bodies, as before
+ * sql/012, or written by hand) are sent as they are. Queue them with mail_tx_add() inside the transaction
  * that makes them true (a booking and its confirmation commit together, or neither does), or with
  * mail_enqueue() on their own. Nothing is sent from the request path.
  *
@@ -63,6 +65,10 @@ struct mail_rendered {
 int mail_render(enum mail_kind kind, const char *lang, const struct mail_param *params, size_t n,
                 struct mail_rendered *out);
 void mail_rendered_free(struct mail_rendered *r); /* accepts NULL and a zeroed struct */
+/* mail_render()'s checks alone (what it would refuse with -EINVAL): 0 or -EINVAL. */
+int mail_check(enum mail_kind kind, const char *lang, const struct mail_param *params, size_t n);
+/* The kind whose mail_kind_name() is `name`: 0, or -EINVAL. */
+int mail_kind_parse(const char *name, enum mail_kind *out);
 
 /* The template's name as stored in mail_outbox.kind ("verify_code"...); NULL for an unknown kind. */
 const char *mail_kind_name(enum mail_kind kind);
@@ -84,7 +90,7 @@ struct mail_message {
 };
 
 /*
- * Renders `m` and adds its INSERT to `tx`: the message is queued if and only if the transaction commits.
+ * Checks `m` and adds its INSERT to `tx`: the message is queued if and only if the transaction commits.
  * Returns 0; -EINVAL (see mail_render(), or a bad address or attachment): nothing was added and the tx
  * is unchanged; or -ENOMEM, which also makes the tx's commit fail (as pg_tx_add()). Everything is copied.
  */
@@ -92,7 +98,7 @@ int mail_tx_add(struct pg_tx *tx, const struct mail_message *m);
 
 /*
  * Many messages as one INSERT (over unnest()) in a transaction, for callers that queue a mail per row of a
- * batch (the booking group's confirmations). mail_batch_add() renders and appends `m`: 0, or -EINVAL (as
+ * batch (the booking group's confirmations). mail_batch_add() checks and appends `m`: 0, or -EINVAL (as
  * mail_tx_add(); the message is left out, the batch is unchanged) or -ENOMEM. mail_batch_tx_add() adds the
  * INSERT of every message appended so far to `tx` (nothing when there is none), with pg_tx_add()'s result,
  * or returns -ENOMEM without adding it if the batch ran out of memory: then do not commit the tx.
@@ -100,7 +106,7 @@ int mail_tx_add(struct pg_tx *tx, const struct mail_message *m);
  * copies the parameters too).
  */
 struct mail_batch {
-    struct pg_array col[9];
+    struct pg_array col[7];
     size_t n;
 };
 void mail_batch_init(struct mail_batch *b);
@@ -109,7 +115,7 @@ int mail_batch_tx_add(struct pg_tx *tx, struct mail_batch *b);
 void mail_batch_free(struct mail_batch *b);
 
 /*
- * Renders and queues `m` on its own. Returns 0 (cb runs exactly once, as for pg_query(), with the INSERT's
+ * Checks and queues `m` on its own. Returns 0 (cb runs exactly once, as for pg_query(), with the INSERT's
  * reply; cb may be NULL) or a negative errno (-EINVAL as above, or pg_query()'s), when cb never runs.
  */
 int mail_enqueue(struct pg_pool *pg, const struct mail_message *m, pg_cb cb, void *ctx);
@@ -139,12 +145,12 @@ struct mail_config {
 };
 
 struct mail_sender_stats {
-    uint64_t sent;      /* messages accepted by the SMTP server */
-    uint64_t failed;    /* rows given up ('failed') */
-    uint64_t retries;   /* attempts that failed and were rescheduled */
-    uint64_t pending;   /* rows 'pending' or 'sending' at the last count (about once a second) */
-    uint64_t in_flight; /* messages of this sender being sent now */
-    uint64_t db_errors; /* outbox queries that failed (the next poll tries again) */
+    uint64_t sent;        /* messages accepted by the SMTP server */
+    uint64_t failed;      /* rows given up ('failed') */
+    uint64_t retries;     /* attempts that failed and were rescheduled */
+    uint64_t pending;     /* rows 'pending' or 'sending' at the last count (about once a second) */
+    uint64_t in_flight;   /* messages of this sender being sent now */
+    uint64_t db_errors;   /* outbox queries that failed (the next poll tries again) */
     uint64_t busy_claims; /* claims made under the busy cap (mail_config.busy) */
 };
 

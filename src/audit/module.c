@@ -18,9 +18,10 @@
 #include <string.h>
 
 static const struct server_config_key keys[] = {
-    {"audit_signing_key", ""},          {"audit_public_key", ""},     {"audit_sign_interval_ms", "60000"},
-    {"audit_chain_interval_ms", "250"}, {"audit_chain_batch", "500"},  {"audit_busy_requests", "500"},
-    {"audit_busy_max_ms", "10000"},     {NULL, NULL},
+    {"audit_signing_key", ""},           {"audit_public_key", ""},
+    {"audit_sign_interval_ms", "60000"}, {"audit_chain_interval_ms", "250"},
+    {"audit_chain_batch", "500"},        {"audit_busy_requests", "500"},
+    {"audit_busy_max_ms", "10000"},      {NULL, NULL},
 };
 
 static atomic_uint_fast64_t heads_signed, sign_errors;
@@ -150,9 +151,8 @@ static int worker_init(struct server_worker *w, void **state)
     struct pg_pool_config pc = {
         .conninfo = cfg->pg_dsn, .size = 1, .timeout_ms = (unsigned)cfg->pg_timeout_ms};
     int rc = pg_pool_create(s->ring, &pc, &s->pg);
-    if (rc == 0 &&
-        (s->chainer = audit_chainer_start(s->ring, s->pg, cfg->pg_dsn, chain_ms, (unsigned)batch, busy_requests,
-                                          busy_max_ms)) == NULL)
+    if (rc == 0 && (s->chainer = audit_chainer_start(s->ring, s->pg, cfg->pg_dsn, chain_ms, (unsigned)batch,
+                                                     busy_requests, busy_max_ms)) == NULL)
         rc = -ENOMEM;
     if (rc != 0) {
         pg_pool_destroy(s->pg);

@@ -24,6 +24,8 @@ void mail_buf_free(struct mail_buf *b);
 /* Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF) without C0/C1 controls or DEL;
  * allow_newline also admits LF. */
 int mail_utf8_ok(const char *s, size_t len, int allow_newline);
+/* 1 when params[i]'s key is not the key of a later parameter of the n (rendering uses the last one). */
+int mail_param_last(const struct mail_param *params, size_t n, size_t i);
 /* A bare address local@domain: printable ASCII without spaces or <>()[],;:"\ , one @, at most 254. */
 int mail_addr_ok(const char *s);
 
@@ -55,7 +57,8 @@ int mail_from_parse(const char *from, char *name, char *addr);
 
 /* --- the SMTP side of the senders (smtp.c) --- */
 
-/* Relay, credentials and From identity copied from a mail_config; owned by one sender, freed by mail_smtp_free(). */
+/* Relay, credentials and From identity copied from a mail_config; owned by one sender, freed by
+ * mail_smtp_free(). */
 struct mail_smtp {
     char *url, *user, *password; /* user NULL: no AUTH */
     char *from;                  /* the From header value */
@@ -64,13 +67,13 @@ struct mail_smtp {
     enum curl_client_starttls starttls;
     uint32_t timeout_ms;
 };
-/* Fills m from cfg (From defaults to "citas <no-reply@citas.local>"). 0, -EINVAL (no relay, bad From) or -ENOMEM;
- * on error nothing is left to free. */
+/* Fills m from cfg (From defaults to "citas <no-reply@citas.local>"). 0, -EINVAL (no relay, bad From) or
+ * -ENOMEM; on error nothing is left to free. */
 int mail_smtp_init(struct mail_smtp *m, const struct mail_config *cfg);
 void mail_smtp_free(struct mail_smtp *m);
 /* Hands the built message b to the relay for one recipient; as curl_client_mail(). */
-int mail_smtp_send(struct curl_client *curl, const struct mail_smtp *m, const char *to, const struct mail_buf *b,
-                   curl_client_cb cb, void *ctx, struct curl_client_transfer **out);
+int mail_smtp_send(struct curl_client *curl, const struct mail_smtp *m, const char *to,
+                   const struct mail_buf *b, curl_client_cb cb, void *ctx, struct curl_client_transfer **out);
 /* The defaults both senders share: poll 200 ms, batch 16 (at most max_in_flight), 256 in flight, 8 attempts,
  * SMTP timeout 30 s. */
 void mail_config_defaults(struct mail_config *c);

@@ -1,15 +1,24 @@
-/* Queueing: render a message and INSERT it into mail_outbox, in the caller's transaction or on its own. */
+/*
+ * Queueing: check a message and INSERT it into mail_outbox, in the caller's transaction or on its own. The
+ * row holds the template's parameters (a JSON object); the sender renders them (sender.c). A rendered
+ * message is several kilobytes that PostgreSQL compresses, and the claim and the 'sent' mark copied it
+ * twice more; the parameters are a few hundred bytes, so queueing a release's confirmations costs the
+ * booking transactions much less.
+ */
 #include "citas/mail.h"
 #include "citas/hex.h"
+#include "citas/json.h"
 #include "internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char insert_sql[] =
-    "INSERT INTO mail_outbox (to_addr, lang, kind, subject, body_text, body_html, attachment_name, "
-    "attachment_type, attachment_data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, decode($9, 'hex'))";
+static const char insert_sql[] = "INSERT INTO mail_outbox (to_addr, lang, kind, params, attachment_name, "
+                                 "attachment_type, attachment_data) "
+                                 "VALUES ($1, $2, $3, $4::json, $5, $6, decode($7, 'hex'))";
+
+#define NCOLS 7
 
 static int printable_ascii(const char *s, size_t max, const char *forbidden)
 {
@@ -22,16 +31,16 @@ static int printable_ascii(const char *s, size_t max, const char *forbidden)
     return 1;
 }
 
-/* The INSERT's nine parameters; owns the strings it allocates. */
+/* The INSERT's parameters: the message checked, its template parameters as one JSON object (rendered
+ * when sent), the attachment in hex. Owns the pool its strings live in. */
 struct row {
-    struct mail_rendered r;
-    char *hex;
-    const char *values[9];
+    h2o_mem_pool_t pool;
+    const char *values[NCOLS];
 };
 
 static int row_build(const struct mail_message *m, struct row *row)
 {
-    *row = (struct row){0};
+    h2o_mem_init_pool(&row->pool);
     if (m == NULL || m->to == NULL || !mail_addr_ok(m->to) || mail_kind_name(m->kind) == NULL)
         return -EINVAL;
     const struct mail_attachment *a = m->attachment;
@@ -39,28 +48,35 @@ static int row_build(const struct mail_message *m, struct row *row)
                       a->len > MAIL_ATTACHMENT_MAX || !printable_ascii(a->name, 100, "\"\\/") ||
                       a->name[0] == '.' || !printable_ascii(a->content_type, 200, "\"\\")))
         return -EINVAL;
-    int rc = mail_render(m->kind, m->lang, m->params, m->nparams, &row->r);
+    int rc = mail_check(m->kind, m->lang, m->params, m->nparams);
     if (rc != 0)
         return rc;
+    struct json_buf j;
+    json_buf_init(&j, &row->pool);
+    json_open_object(&j, NULL);
+    for (size_t i = 0; i < m->nparams; i++) /* a key given twice: the last one counts, as in rendering */
+        if (mail_param_last(m->params, m->nparams, i))
+            json_add_str(&j, m->params[i].key, m->params[i].value);
+    json_close_object(&j);
+    char *hex = NULL;
     if (a != NULL) {
-        row->hex = malloc(2 * a->len + 1);
-        if (row->hex == NULL) {
-            mail_rendered_free(&row->r);
-            return -ENOMEM;
-        }
-        hex_encode(row->hex, a->data, a->len);
+        hex = h2o_mem_alloc_pool(&row->pool, 2 * a->len + 1);
+        hex_encode(hex, a->data, a->len);
     }
-    const char *v[9] = {m->to,       m->lang,     mail_kind_name(m->kind), row->r.subject,
-                        row->r.text, row->r.html, a ? a->name : NULL,      a ? a->content_type : NULL,
-                        row->hex};
+    const char *v[NCOLS] = {m->to,
+                            m->lang,
+                            mail_kind_name(m->kind),
+                            json_buf_str(&j),
+                            a ? a->name : NULL,
+                            a ? a->content_type : NULL,
+                            hex};
     memcpy(row->values, v, sizeof(v));
     return 0;
 }
 
 static void row_free(struct row *row)
 {
-    mail_rendered_free(&row->r);
-    free(row->hex);
+    h2o_mem_clear_pool(&row->pool);
 }
 
 int mail_tx_add(struct pg_tx *tx, const struct mail_message *m)
@@ -69,22 +85,22 @@ int mail_tx_add(struct pg_tx *tx, const struct mail_message *m)
         return -EINVAL;
     struct row row;
     int rc = row_build(m, &row);
-    if (rc != 0)
-        return rc;
-    rc = pg_tx_add(tx, insert_sql, 9, row.values);
+    if (rc == 0)
+        rc = pg_tx_add(tx, insert_sql, NCOLS, row.values);
     row_free(&row);
     return rc;
 }
 
 static const char insert_many_sql[] =
-    "INSERT INTO mail_outbox (to_addr, lang, kind, subject, body_text, body_html, attachment_name, "
-    "attachment_type, attachment_data) SELECT t, l, k, s, bt, bh, an, at, decode(ad, 'hex') FROM "
-    "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
-    "$9::text[]) AS m(t, l, k, s, bt, bh, an, at, ad)";
+    "INSERT INTO mail_outbox (to_addr, lang, kind, params, attachment_name, attachment_type, "
+    "attachment_data) "
+    "SELECT t, l, k, p::json, an, at, decode(ad, 'hex') FROM "
+    "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
+    "AS m(t, l, k, p, an, at, ad)";
 
 void mail_batch_init(struct mail_batch *b)
 {
-    for (int c = 0; c < 9; c++)
+    for (int c = 0; c < NCOLS; c++)
         pg_array_init(&b->col[c]);
     b->n = 0;
 }
@@ -93,13 +109,15 @@ int mail_batch_add(struct mail_batch *b, const struct mail_message *m)
 {
     struct row row;
     int rc = row_build(m, &row);
-    if (rc != 0)
+    if (rc != 0) {
+        row_free(&row);
         return rc;
-    for (int c = 0; c < 9; c++)
+    }
+    for (int c = 0; c < NCOLS; c++)
         pg_array_add(&b->col[c], row.values[c]);
     row_free(&row);
     b->n++;
-    for (int c = 0; c < 9; c++)
+    for (int c = 0; c < NCOLS; c++)
         if (b->col[c].oom)
             return -ENOMEM;
     return 0;
@@ -111,16 +129,16 @@ int mail_batch_tx_add(struct pg_tx *tx, struct mail_batch *b)
         return -EINVAL;
     if (b->n == 0)
         return 0;
-    const char *v[9];
-    for (int c = 0; c < 9; c++)
+    const char *v[NCOLS];
+    for (int c = 0; c < NCOLS; c++)
         if ((v[c] = pg_array_text(&b->col[c])) == NULL)
             return -ENOMEM; /* not added: the caller must not commit without the mails */
-    return pg_tx_add(tx, insert_many_sql, 9, v);
+    return pg_tx_add(tx, insert_many_sql, NCOLS, v);
 }
 
 void mail_batch_free(struct mail_batch *b)
 {
-    for (int c = 0; c < 9; c++)
+    for (int c = 0; c < NCOLS; c++)
         pg_array_free(&b->col[c]);
     b->n = 0;
 }
@@ -137,9 +155,8 @@ int mail_enqueue(struct pg_pool *pg, const struct mail_message *m, pg_cb cb, voi
         return -EINVAL;
     struct row row;
     int rc = row_build(m, &row);
-    if (rc != 0)
-        return rc;
-    rc = pg_query(pg, insert_sql, 9, row.values, cb ? cb : on_ignored, ctx);
+    if (rc == 0)
+        rc = pg_query(pg, insert_sql, NCOLS, row.values, cb ? cb : on_ignored, ctx);
     row_free(&row);
     return rc;
 }

@@ -17,6 +17,7 @@
  * so a late answer cannot overwrite a row that another process claimed again after the lease.
  * Delivery is at least once: a message accepted by SMTP whose mark is lost is sent again after the lease.
  */
+#include "citas/json.h"
 #include "citas/mail.h"
 #include "internal.h"
 
@@ -34,7 +35,7 @@ static const char claim_sql[] =
     "ORDER BY next_attempt_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED) "
     "RETURNING id, attempts, to_addr, lang, kind, subject, body_text, body_html, attachment_name, "
     "attachment_type, encode(attachment_data, 'hex'), "
-    "(extract(epoch FROM created_at) * 1000000)::bigint";
+    "(extract(epoch FROM created_at) * 1000000)::bigint, params::text";
 static const char sent_sql[] = "UPDATE mail_outbox o SET state = 'sent', sent_at = now() "
                                "FROM unnest($1::bigint[], $2::int[]) AS m(id, attempts) "
                                "WHERE o.id = m.id AND o.state = 'sending' AND o.attempts = m.attempts";
@@ -231,6 +232,35 @@ static int header_safe(const char *v)
     return 1;
 }
 
+/* A row queued with its template's parameters (subject NULL): renders them into *out. 0 or -EINVAL
+ * (parameters that are not one JSON object of strings, an unknown kind, or what mail_render() refuses) or
+ * -ENOMEM. */
+static int render_row(const PGresult *res, int i, struct mail_rendered *out)
+{
+    *out = (struct mail_rendered){0};
+    enum mail_kind kind;
+    if (PQgetisnull(res, i, 12) || mail_kind_parse(PQgetvalue(res, i, 4), &kind) != 0)
+        return -EINVAL;
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    const char *json = PQgetvalue(res, i, 12);
+    const struct json_value *v = json_parse(&pool, json, strlen(json), NULL, NULL);
+    int rc = v != NULL && v->type == JSON_OBJECT ? 0 : -EINVAL;
+    struct mail_param *params = NULL;
+    if (rc == 0 && v->len > 0)
+        params = h2o_mem_alloc_pool(&pool, sizeof(*params) * v->len);
+    for (size_t k = 0; rc == 0 && k < v->len; k++) {
+        if (v->items[k]->type != JSON_STRING)
+            rc = -EINVAL;
+        else
+            params[k] = (struct mail_param){v->keys[k], v->items[k]->str};
+    }
+    if (rc == 0)
+        rc = mail_render(kind, PQgetvalue(res, i, 3), params, v->len, out);
+    h2o_mem_clear_pool(&pool);
+    return rc;
+}
+
 /* Builds and starts the transfer of row i; on failure marks the attempt failed. */
 static void send_row(struct mail_sender *s, const PGresult *res, int i)
 {
@@ -259,6 +289,9 @@ static void send_row(struct mail_sender *s, const PGresult *res, int i)
         else
             att[k] = (unsigned char)(hi << 4 | lo);
     }
+    struct mail_rendered r = {0};
+    if (rc == 0 && PQgetisnull(res, i, 5)) /* stored as parameters: rendered now */
+        rc = render_row(res, i, &r);
     char msgid[128];
     snprintf(msgid, sizeof(msgid), "%s.%s@%s", m->id, PQgetvalue(res, i, 11), s->smtp.domain);
     struct mail_mime_in in = {
@@ -267,9 +300,9 @@ static void send_row(struct mail_sender *s, const PGresult *res, int i)
         .message_id = msgid,
         .lang = PQgetvalue(res, i, 3),
         .kind = PQgetvalue(res, i, 4),
-        .subject = PQgetvalue(res, i, 5),
-        .text = PQgetvalue(res, i, 6),
-        .html = PQgetvalue(res, i, 7),
+        .subject = r.subject != NULL ? r.subject : PQgetvalue(res, i, 5),
+        .text = r.text != NULL ? r.text : PQgetvalue(res, i, 6),
+        .html = r.html != NULL ? r.html : PQgetvalue(res, i, 7),
         .att_name = PQgetisnull(res, i, 8) || hex == NULL ? NULL : PQgetvalue(res, i, 8),
         .att_type = PQgetvalue(res, i, 9),
         .att_data = att,
@@ -284,6 +317,7 @@ static void send_row(struct mail_sender *s, const PGresult *res, int i)
     if (rc == 0)
         rc = mail_mime_build(&in, &b);
     free(att);
+    mail_rendered_free(&r);
     if (rc == 0)
         rc = mail_smtp_send(s->curl, &s->smtp, in.to, &b, on_sent, m, &m->t);
     mail_buf_free(&b);
@@ -312,7 +346,7 @@ static void on_claimed(const struct pg_reply *r, void *ctx)
     }
     const PGresult *res = r->results[0];
     int n = PQntuples(res);
-    if (n == 0 || PQnfields(res) != 12) {
+    if (n == 0 || PQnfields(res) != 13) {
         s->claim_full = 0;
         arm(s, s->cfg.poll_ms);
         return;

@@ -257,14 +257,20 @@ static char *take(struct mail_buf *b)
     return p;
 }
 
-int mail_render(enum mail_kind kind, const char *lang, const struct mail_param *params, size_t n,
-                struct mail_rendered *out)
+int mail_param_last(const struct mail_param *params, size_t n, size_t i)
 {
-    if (out == NULL)
-        return -EINVAL;
-    *out = (struct mail_rendered){0};
+    for (size_t j = i + 1; j < n; j++)
+        if (strcmp(params[j].key, params[i].key) == 0)
+            return 0;
+    return 1;
+}
+
+/* The kind's template in `lang`, once every parameter is checked; NULL when they do not pass. */
+static const struct tmpl *checked(enum mail_kind kind, const char *lang, const struct mail_param *params,
+                                  size_t n)
+{
     if ((unsigned)kind >= MAIL_KIND_COUNT || lang == NULL || (params == NULL && n > 0))
-        return -EINVAL;
+        return NULL;
     const struct kind_def *k = &kinds[kind];
     const struct tmpl *t;
     if (strcmp(lang, "es") == 0)
@@ -272,18 +278,45 @@ int mail_render(enum mail_kind kind, const char *lang, const struct mail_param *
     else if (strcmp(lang, "en") == 0)
         t = &k->en;
     else
-        return -EINVAL;
+        return NULL;
     for (size_t i = 0; i < n; i++) {
         const char *v = params[i].value;
         if (params[i].key == NULL || v == NULL || strlen(v) > MAIL_PARAM_MAX ||
             !mail_utf8_ok(v, strlen(v), 0))
-            return -EINVAL;
+            return NULL;
     }
     for (size_t i = 0; i < 5 && k->required[i] != NULL; i++) {
         const char *v = param(params, n, k->required[i], strlen(k->required[i]));
         if (v == NULL || *v == '\0')
-            return -EINVAL;
+            return NULL;
     }
+    return t;
+}
+
+int mail_check(enum mail_kind kind, const char *lang, const struct mail_param *params, size_t n)
+{
+    return checked(kind, lang, params, n) != NULL ? 0 : -EINVAL;
+}
+
+int mail_kind_parse(const char *name, enum mail_kind *out)
+{
+    for (unsigned k = 0; name != NULL && k < MAIL_KIND_COUNT; k++)
+        if (strcmp(kinds[k].name, name) == 0) {
+            *out = (enum mail_kind)k;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+int mail_render(enum mail_kind kind, const char *lang, const struct mail_param *params, size_t n,
+                struct mail_rendered *out)
+{
+    if (out == NULL)
+        return -EINVAL;
+    *out = (struct mail_rendered){0};
+    const struct tmpl *t = checked(kind, lang, params, n);
+    if (t == NULL)
+        return -EINVAL;
 
     struct mail_buf subject = {0}, text = {0}, html = {0};
     render(&subject, t->subject, params, n, 0);

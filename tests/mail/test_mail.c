@@ -543,11 +543,33 @@ static void test_retries(const char *dir)
                          "INSERT INTO mail_outbox (to_addr, lang, kind, subject, body_text, body_html) "
                          "VALUES ($1, 'en', 'login_code', 's', 't', 'h')",
                          1, NULL, ev, NULL, NULL, 0));
+    /* rows written by hand: template parameters that are not an object of strings (or lack a required
+     * one) are refused, not sent; a row stored rendered (as before sql/012) is sent as it is */
+    char badp[96], missing[96], rendered[96];
+    snprintf(badp, sizeof(badp), "bad-params-%d@example.test", pid);
+    snprintf(missing, sizeof(missing), "missing-param-%d@example.test", pid);
+    snprintf(rendered, sizeof(rendered), "rendered-%d@example.test", pid);
+    const char *hv[] = {badp, missing, rendered};
+    PGresult *ins =
+        PQexecParams(admin,
+                     "INSERT INTO mail_outbox (to_addr, lang, kind, params, subject, body_text, "
+                     "body_html) VALUES ($1, 'en', 'login_code', '{\"code\": 5, \"minutes\": \"10\"}', "
+                     "NULL, NULL, NULL), ($2, 'es', 'login_code', '{\"minutes\": \"10\"}', NULL, NULL, "
+                     "NULL), ($3, 'en', 'login_code', NULL, 'Stored subject', 'stored text 777', "
+                     "'<p>stored html 777</p>')",
+                     3, NULL, hv, NULL, NULL, 0);
+    CHECK_INT(PQresultStatus(ins), PGRES_COMMAND_OK);
+    PQclear(ins);
     s = sender_start(port, 50, 5, 0);
     CHECK(wait_row(evil, "state", "failed", 15000));
     CHECK(row_is(evil, "last_error LIKE 'invalid outbox row%'", "true"));
+    CHECK(wait_row(badp, "state", "failed", 15000));
+    CHECK(row_is(badp, "last_error LIKE 'invalid outbox row%'", "true"));
+    CHECK(wait_row(missing, "state", "failed", 15000));
+    CHECK(row_is(missing, "last_error LIKE 'invalid outbox row%'", "true"));
+    CHECK(wait_row(rendered, "state", "sent", 15000));
     sender_stop(s);
-    CHECK_INT(smtp_sink_count(sink), 1);
+    CHECK_INT(smtp_sink_count(sink), 2);
     smtp_sink_stop(sink);
 }
 
@@ -626,9 +648,9 @@ static void fill_outbox(const char *tag, int n, char *first, size_t cap)
     snprintf(count, sizeof(count), "%d", n - 1);
     const char *v[] = {first, count, from, to};
     PGresult *r = PQexecParams(admin,
-                               "INSERT INTO mail_outbox (to_addr, lang, kind, subject, body_text, body_html) "
+                               "INSERT INTO mail_outbox (to_addr, lang, kind, params) "
                                "SELECT replace(o.to_addr, $3, $4 || g || '-'), o.lang, o.kind, "
-                               "o.subject, o.body_text, o.body_html FROM mail_outbox o, "
+                               "o.params FROM mail_outbox o, "
                                "generate_series(1, $2::int) g WHERE o.to_addr = $1",
                                4, NULL, v, NULL, NULL, 0);
     CHECK_INT(PQresultStatus(r), PGRES_COMMAND_OK);

@@ -117,7 +117,7 @@ try:
     try:
         psql("INSERT INTO appointments (code, slot_id, seat, office_code, procedure_code, account_id, document_type, "
              "document_number) VALUES (:'p1', :'p2', 1, :'p3', 'legalisation', :'p4', 'consular_id', 'X1234567')",
-             "C" + run + "CLOSD", closed[0], LA, ids[3])
+             "C" + run + "CLXSD", closed[0], LA, ids[3])
         t.check(False, "PostgreSQL refuses an appointment in a closed window")
     except RuntimeError as e:
         t.check("appointments_slot_open" in str(e) or "not open for booking" in str(e),

@@ -154,6 +154,8 @@ int gen_json_str(const char *body, size_t len, const char *key, char *out, size_
 /* Slots of the first `days` days of an availability answer that have free seats or are not released yet.
  * Writes up to cap ids into ids; returns how many were seen in all (can exceed cap: reservoir sampled). */
 int gen_json_avail(const char *body, size_t len, int days, int64_t *ids, int cap);
+/* Samples up to cap of all[0..n) uniformly into ids (reservoir); returns n. */
+int gen_json_sample(const int64_t *all, int n, int64_t *ids, int cap);
 /* The slot ids of a 409's "next" array (first cap). */
 int gen_json_next(const char *body, size_t len, int64_t *ids, int cap);
 

@@ -5,6 +5,7 @@
  */
 #include "gen.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 struct cur {
@@ -197,12 +198,12 @@ static int slot_obj(struct cur *c, int64_t *id)
     return r < 0 ? -1 : have_id && ok;
 }
 
-int gen_json_avail(const char *body, size_t len, int days, int64_t *ids, int cap)
+/* Every eligible slot id of the first `days` days, in order, into a growing array (*ids, *n, *cap). */
+static void avail_parse(const char *body, size_t len, int days, int64_t **ids, int *n, int *cap)
 {
     struct cur c = {body, body + len};
     if (find_top(&c, "days") != 0 || !eat(&c, '['))
-        return 0;
-    int seen = 0;
+        return;
     for (int d = 0; d < days; d++) {
         if (eat(&c, ']'))
             break;
@@ -216,36 +217,96 @@ int gen_json_avail(const char *body, size_t len, int days, int64_t *ids, int cap
         while ((r = member(&c, &first, &k, &kn)) == 1) {
             if (!key_is(k, kn, "slots")) {
                 if (skip(&c) != 0)
-                    return seen;
+                    return;
                 continue;
             }
             if (!eat(&c, '['))
-                return seen;
-            int n = 0;
+                return;
+            int m = 0;
             while (!eat(&c, ']')) {
-                if (n++ > 0 && !eat(&c, ','))
-                    return seen;
+                if (m++ > 0 && !eat(&c, ','))
+                    return;
                 int64_t id = 0;
                 int ok = slot_obj(&c, &id);
                 if (ok < 0)
-                    return seen;
+                    return;
                 if (ok) {
-                    /* reservoir sampling: each eligible slot equally likely to be kept */
-                    if (seen < cap)
-                        ids[seen] = id;
-                    else {
-                        int64_t j = gen_rand_range(0, seen);
-                        if (j < cap)
-                            ids[j] = id;
+                    if (*n == *cap) {
+                        int64_t *more = realloc(*ids, sizeof(**ids) * (size_t)(*cap ? *cap * 2 : 64));
+                        if (more == NULL)
+                            return;
+                        *ids = more;
+                        *cap = *cap ? *cap * 2 : 64;
                     }
-                    seen++;
+                    (*ids)[(*n)++] = id;
                 }
             }
         }
         if (r < 0)
             break;
     }
-    return seen;
+}
+
+/*
+ * Parsed availability answers, remembered by their bytes: every user polling within one cache period of
+ * the server gets the same answer, and parsing ~28 KB of JSON per poll was a tenth of the generator's time
+ * at the release, when the machine has none to spare. AVAIL_MEMO entries, the oldest replaced.
+ */
+#define AVAIL_MEMO 8
+static struct avail_memo {
+    char *body;
+    size_t len;
+    int days;
+    int64_t *ids;
+    int n, cap;
+} avail_memo[AVAIL_MEMO];
+static unsigned avail_memo_next;
+
+static const struct avail_memo *avail_lookup(const char *body, size_t len, int days)
+{
+    for (int i = 0; i < AVAIL_MEMO; i++) {
+        const struct avail_memo *m = &avail_memo[i];
+        if (m->body != NULL && m->len == len && m->days == days && memcmp(m->body, body, len) == 0)
+            return m;
+    }
+    struct avail_memo *m = &avail_memo[avail_memo_next++ % AVAIL_MEMO];
+    free(m->body);
+    free(m->ids);
+    *m = (struct avail_memo){.days = days};
+    if ((m->body = malloc(len + 1)) == NULL)
+        return NULL;
+    memcpy(m->body, body, len);
+    m->len = len;
+    avail_parse(body, len, days, &m->ids, &m->n, &m->cap);
+    return m;
+}
+
+int gen_json_avail(const char *body, size_t len, int days, int64_t *ids, int cap)
+{
+    const struct avail_memo *m = avail_lookup(body, len, days);
+    if (m == NULL) { /* out of memory: parse this one alone */
+        static int64_t *one;
+        static int one_cap;
+        int n = 0;
+        avail_parse(body, len, days, &one, &n, &one_cap);
+        return gen_json_sample(one, n, ids, cap);
+    }
+    return gen_json_sample(m->ids, m->n, ids, cap);
+}
+
+int gen_json_sample(const int64_t *all, int n, int64_t *ids, int cap)
+{
+    /* reservoir sampling: each eligible slot equally likely to be kept */
+    for (int seen = 0; seen < n; seen++) {
+        if (seen < cap) {
+            ids[seen] = all[seen];
+        } else {
+            int64_t j = gen_rand_range(0, seen);
+            if (j < cap)
+                ids[j] = all[seen];
+        }
+    }
+    return n;
 }
 
 int gen_json_next(const char *body, size_t len, int64_t *ids, int cap)

@@ -43,57 +43,88 @@ end
 -- starting at a position given by ARGV[7] (a random number from the caller), so that the losers of one
 -- moment spread over a day's slots instead of all retrying its first one.
 -- The cache is one string read without decoding (a JSON cache cost ~100 us of Redis a sold-out answer to
--- decode): a header line with each day's count of candidates, then fixed-width records "id start local".
+-- decode): a header line with the time it was built and each day's count of candidates, then fixed-width
+-- records "id start local".
+-- When the cached days run out (a day without a seat left, or many sold-out records passed over) and the
+-- cache is REBUILD_MS old, it is built again at once: otherwise, for the rest of its second, every loser
+-- was sent to the last seats of the cached days (thousands of 409s for a few seats) while the days after
+-- them, not in the cache, still had seats.
 local REC = 64
-local function next_dates(want)
-    local cache = 'bk:' .. tag .. ':nextdays:' .. ARGV[2]
-    local c = redis.call('GET', cache)
-    if not c then
-        local days, index = {}, {}
-        local ids = redis.call('ZRANGEBYSCORE', KEYS[5], math.floor(now_ms / 1000) + 1, '+inf', 'LIMIT', 0, 500)
-        for _, id in ipairs(ids) do
-            if redis.call('SCARD', 'cal:' .. tag .. ':free:' .. id) > 0 then
-                local h = redis.call('HMGET', 'cal:' .. tag .. ':slot:' .. id, 'state', 'local', 'start', 'release')
-                local rec = h[2] and h[3] and (id .. ' ' .. h[3] .. ' ' .. h[2])
-                if h[1] == 'open' and rec and #rec < REC and tonumber(h[4] or '0') <= now_ms then
-                    local day = string.sub(h[2], 1, 10)
-                    if not index[day] then
-                        if #days >= want then
-                            break
-                        end
-                        days[#days + 1] = {}
-                        index[day] = #days
+local REBUILD_MS = 100
+local STALE_DEAD = 24
+local function build_dates(cache, want)
+    local days, index = {}, {}
+    local ids = redis.call('ZRANGEBYSCORE', KEYS[5], math.floor(now_ms / 1000) + 1, '+inf', 'LIMIT', 0, 500)
+    for _, id in ipairs(ids) do
+        if redis.call('SCARD', 'cal:' .. tag .. ':free:' .. id) > 0 then
+            local h = redis.call('HMGET', 'cal:' .. tag .. ':slot:' .. id, 'state', 'local', 'start', 'release')
+            local rec = h[2] and h[3] and (id .. ' ' .. h[3] .. ' ' .. h[2])
+            if h[1] == 'open' and rec and #rec < REC and tonumber(h[4] or '0') <= now_ms then
+                local day = string.sub(h[2], 1, 10)
+                if not index[day] then
+                    if #days >= want then
+                        break
                     end
-                    local d = days[index[day]]
-                    d[#d + 1] = rec .. string.rep(' ', REC - #rec)
+                    days[#days + 1] = {}
+                    index[day] = #days
                 end
+                local d = days[index[day]]
+                d[#d + 1] = rec .. string.rep(' ', REC - #rec)
             end
         end
-        local counts, recs = {}, {}
-        for i, d in ipairs(days) do
-            counts[i] = #d
-            recs[i] = table.concat(d)
-        end
-        c = table.concat(counts, ' ') .. '\n' .. table.concat(recs)
-        redis.call('SET', cache, c, 'PX', 1000)
     end
+    local counts, recs = {now_ms}, {}
+    for i, d in ipairs(days) do
+        counts[i + 1] = #d
+        recs[i] = table.concat(d)
+    end
+    local c = table.concat(counts, ' ') .. '\n' .. table.concat(recs)
+    redis.call('SET', cache, c, 'PX', 1000)
+    return c
+end
+
+-- Per cached day, the first record from a random position with a seat left. Returns the suggestions, the
+-- cache's build time, and whether the cached days are running out.
+local function pick_dates(c)
     local body = string.find(c, '\n', 1, true) or #c
     local out = {}
     local r = tonumber(ARGV[7] or '0') or 0
     local first = 0 -- the index of the day's first record
+    local built, dead, empty = nil, 0, false
     for count in string.gmatch(string.sub(c, 1, body - 1), '%d+') do
-        local n = tonumber(count)
-        for k = 0, n - 1 do
-            local at = body + (first + (r + k) % n) * REC
-            local id, start, loc = string.match(string.sub(c, at + 1, at + REC), '^(%S+) (%S+) (%S+)')
-            if id and redis.call('SCARD', 'cal:' .. tag .. ':free:' .. id) > 0 then
-                out[#out + 1] = id
-                out[#out + 1] = start
-                out[#out + 1] = loc
-                break
+        if not built then
+            built = tonumber(count)
+        else
+            local n = tonumber(count)
+            local found = false
+            for k = 0, n - 1 do
+                local at = body + (first + (r + k) % n) * REC
+                local id, start, loc = string.match(string.sub(c, at + 1, at + REC), '^(%S+) (%S+) (%S+)')
+                if id and redis.call('SCARD', 'cal:' .. tag .. ':free:' .. id) > 0 then
+                    out[#out + 1] = id
+                    out[#out + 1] = start
+                    out[#out + 1] = loc
+                    found = true
+                    break
+                end
+                dead = dead + 1
             end
+            empty = empty or not found
+            first = first + n
         end
-        first = first + n
+    end
+    return out, built or 0, empty or dead > STALE_DEAD
+end
+
+local function next_dates(want)
+    local cache = 'bk:' .. tag .. ':nextdates:' .. ARGV[2]
+    local c = redis.call('GET', cache)
+    if not c then
+        return (pick_dates(build_dates(cache, want)))
+    end
+    local out, built, stale = pick_dates(c)
+    if stale and now_ms - built >= REBUILD_MS then
+        out = pick_dates(build_dates(cache, want))
     end
     return out
 end

@@ -98,7 +98,18 @@ try:
     t.check(any(n.get("slot") == mad[1] and n.get("start") == "2030-06-04T09:00:00+02:00" and
                 n.get("local") == "2030-06-04T09:00" and n.get("date") == "2030-06-04" for n in nxt) and
             all(n.get("slot") != mad[0] for n in nxt), "cached next dates: the slot with seats, not the sold one: %r" % nxt)
-    t.check(env.redis("EXISTS", "bk:{%s}:nextdays:visa" % MAD) == 1, "the candidates are cached")
+    t.check(env.redis("EXISTS", "bk:{%s}:nextdates:visa" % MAD) == 1, "the candidates are cached")
+    # cached candidates whose days have run out are built again (100 ms after they were), not served for the
+    # rest of their second: a cache listing only the sold-out day still leads the loser to the day with a seat
+    start, loc = env.redis("HMGET", "cal:{%s}:slot:%d" % (MAD, mad[0]), "start", "local")
+    sec, usec = env.redis("TIME")
+    rec = "%d %s %s" % (mad[0], start, loc)
+    env.redis("SET", "bk:{%s}:nextdates:visa" % MAD, "%d 1\n%s" % (int(sec) * 1000 + int(usec) // 1000 - 150,
+                                                                     rec + " " * (64 - len(rec))), "PX", 1000)
+    st, h, b = env.book(s[5], mad[0], "visa")
+    nxt = b.get("next", []) if isinstance(b, dict) else []
+    t.check(st == 409 and any(n.get("slot") == mad[1] for n in nxt),
+            "a cache of sold-out days is built again: the next dates name the slot with seats: %r" % nxt)
     t.eq(env.redis("EXISTS", "bk:acct:%d" % ids[4]), 0, "sold out: the account was not even looked up")
 
     # --- refusals ---

@@ -11,17 +11,20 @@
 CREATE FUNCTION appointments_check_slots_open() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
+    ids bigint[];
+    wins bigint[];
     bad bigint;
 BEGIN
-    PERFORM 1 FROM slots s WHERE s.id IN (SELECT slot_id FROM new_appointments) ORDER BY s.id FOR SHARE;
-    PERFORM 1 FROM calendar_windows w
-     WHERE w.id IN (SELECT s.window_id FROM slots s WHERE s.id IN (SELECT slot_id FROM new_appointments))
-     ORDER BY w.id FOR SHARE;
-    SELECT n.slot_id INTO bad
-      FROM new_appointments n
-      LEFT JOIN slots s ON s.id = n.slot_id
-      LEFT JOIN calendar_windows w ON w.id = s.window_id
-     WHERE s.state IS DISTINCT FROM 'open' OR w.state IS DISTINCT FROM 'open'
+    -- arrays, not joins to the transition table: the planner does not know its size and may scan the
+    -- whole of slots or windows; "id = ANY (array)" is an index look-up
+    SELECT array_agg(DISTINCT slot_id) INTO ids FROM new_appointments;
+    PERFORM 1 FROM slots s WHERE s.id = ANY (ids) ORDER BY s.id FOR SHARE;
+    SELECT array_agg(DISTINCT s.window_id) INTO wins FROM slots s WHERE s.id = ANY (ids);
+    PERFORM 1 FROM calendar_windows w WHERE w.id = ANY (wins) ORDER BY w.id FOR SHARE;
+    SELECT i INTO bad
+      FROM unnest(ids) AS i
+     WHERE NOT EXISTS (SELECT 1 FROM slots s JOIN calendar_windows w ON w.id = s.window_id
+                        WHERE s.id = i AND s.state = 'open' AND w.state = 'open')
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'slot % is not open for booking', bad
@@ -42,8 +45,10 @@ CREATE TRIGGER appointments_slot_open
 -- wrote the event, in the same statement.
 CREATE FUNCTION audit_booking_events() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- per event, look-ups by primary key (LIMIT keeps the planner from turning them into a join that scans
+    -- appointments: it does not know the transition table's size)
     INSERT INTO audit_pending (actor_account, actor_role, action, subject, detail, client_ip)
-    SELECT e.account_id, coalesce(c.role, 'system'),
+    SELECT e.account_id, coalesce((SELECT c.role FROM accounts c WHERE c.id = e.account_id), 'system'),
            'booking.' || CASE e.action WHEN 'booked' THEN 'create' WHEN 'cancelled' THEN 'cancel'
                                        WHEN 'rescheduled' THEN 'reschedule' WHEN 'checked_in' THEN 'check_in'
                                        ELSE e.action END,
@@ -53,8 +58,8 @@ BEGIN
                                           'event', e.id),
            e.client_ip
       FROM new_events e
-      JOIN appointments a ON a.id = e.appointment_id
-      LEFT JOIN accounts c ON c.id = e.account_id
+      CROSS JOIN LATERAL (SELECT x.code, x.office_code, x.procedure_code, x.slot_id, x.seat
+                            FROM appointments x WHERE x.id = e.appointment_id LIMIT 1) a
      ORDER BY e.id;
     RETURN NULL;
 END

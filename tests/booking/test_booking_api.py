@@ -133,6 +133,18 @@ try:
     except RuntimeError as e:
         t.check("appointments_slot_open" in str(e) or "not open for booking" in str(e),
                 "PostgreSQL refuses an appointment in a closed window: %s" % e)
+    # the same in a group's INSERT (the check runs once per statement): one closed slot refuses the whole group
+    try:
+        psql("INSERT INTO appointments (code, slot_id, seat, office_code, procedure_code, account_id, document_type, "
+             "document_number) VALUES (:'p1', :'p2', 99, :'p3', 'passport_renewal', :'p4', 'consular_id', 'X7654321'), "
+             "(:'p5', :'p6', 99, :'p3', 'legalisation', :'p7', 'consular_id', 'X7654322')",
+             "G" + run + "GRPAA", la[2], LA, ids[4], "G" + run + "GRPBB", closed[0], ids[5])
+        t.check(False, "PostgreSQL refuses a group with an appointment in a closed window")
+    except RuntimeError as e:
+        t.check("appointments_slot_open" in str(e) or "not open for booking" in str(e),
+                "PostgreSQL refuses a group with an appointment in a closed window: %s" % e)
+    t.eq(psql("SELECT count(*) FROM appointments WHERE code IN (:'p1', :'p2')", "G" + run + "GRPAA",
+              "G" + run + "GRPBB"), [["0"]], "nothing of the refused group is left")
     st, h, b = env.book(s[3], later[0], "power_of_attorney")
     t.eq(st, 409, "window not released yet")
     t.check(isinstance(b, dict) and "opens at" in b.get("detail", ""), "says when it opens")

@@ -142,6 +142,10 @@ struct mail_config {
     int (*busy)(void *busy_arg);
     void *busy_arg;
     uint32_t busy_max_in_flight;
+    /* For the first busy_pause_ms of a busy spell, no claim at all (transfers already running finish):
+     * a release's first seconds spend nothing on confirmations (claim, SMTP, 'sent' mark), which wait
+     * seconds, not minutes; then the trickle. 0: the trickle at once. */
+    uint32_t busy_pause_ms;
 };
 
 struct mail_sender_stats {
@@ -152,6 +156,7 @@ struct mail_sender_stats {
     uint64_t in_flight;   /* messages of this sender being sent now */
     uint64_t db_errors;   /* outbox queries that failed (the next poll tries again) */
     uint64_t busy_claims; /* claims made under the busy cap (mail_config.busy) */
+    uint64_t busy_pauses; /* polls that claimed nothing in a busy spell's first busy_pause_ms */
 };
 
 struct mail_sender;

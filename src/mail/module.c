@@ -23,6 +23,7 @@ static const struct server_config_key keys[] = {
     {"mail_lease_ms", "120000"},
     {"mail_busy_requests", "500"},
     {"mail_busy_max_in_flight", "8"},
+    {"mail_busy_pause_ms", "10000"},
     {NULL, NULL},
 };
 
@@ -83,6 +84,7 @@ static int worker_init(struct server_worker *w, void **state)
         number(cfg, "mail_retry_max_ms", &mc.retry_max_ms) != 0 ||
         number(cfg, "mail_lease_ms", &mc.lease_ms) != 0 ||
         number(cfg, "mail_busy_max_in_flight", &mc.busy_max_in_flight) != 0 ||
+        number(cfg, "mail_busy_pause_ms", &mc.busy_pause_ms) != 0 ||
         number(cfg, "mail_busy_requests", &busy_requests) != 0)
         return -EINVAL;
     /* one sender per process is enough (its claims are SKIP LOCKED, so several instances share the outbox),

@@ -81,6 +81,7 @@ struct mail_sender {
     int counting;
     int closing;
     uint64_t last_count_ms;
+    uint64_t busy_since_ms; /* when the current busy spell began (ring time), 0 when not busy */
     struct outmsg *sending; /* transfers in flight */
     struct mail_sender_stats stats;
 };
@@ -385,6 +386,17 @@ static void claim(struct mail_sender *s)
     unsigned want = s->claim_full ? CLAIMS_MAX : 1;
     uint32_t batch = s->cfg.batch, cap = s->cfg.max_in_flight;
     int busy = s->cfg.busy != NULL && s->cfg.busy_max_in_flight > 0 && s->cfg.busy(s->cfg.busy_arg);
+    if (!busy) {
+        s->busy_since_ms = 0;
+    } else {
+        if (s->busy_since_ms == 0)
+            s->busy_since_ms = now;
+        if (now - s->busy_since_ms < s->cfg.busy_pause_ms) { /* the first moments of a busy spell: nothing */
+            s->stats.busy_pauses++;
+            arm(s, s->cfg.poll_ms);
+            return;
+        }
+    }
     if (busy) { /* the server is busy with requests: a trickle (a transfer that ends claims again) */
         cap = s->cfg.busy_max_in_flight;
         batch = batch < cap ? batch : cap;

@@ -749,7 +749,8 @@ static void test_bulk(const char *dir)
     CHECK_INT(once, BULK);
 }
 
-/* ---- 5. yielding to requests: while busy, a trickle of at most busy_max_in_flight; then full speed ---- */
+/* ---- 5. yielding to requests: while busy, nothing for busy_pause_ms, then a trickle of at most
+ * busy_max_in_flight; then full speed ---- */
 
 #define BUSY_N 60
 
@@ -780,6 +781,7 @@ static void test_busy(const char *dir)
         .busy = busy_now,
         .busy_arg = &busy_flag,
         .busy_max_in_flight = 3,
+        .busy_pause_ms = 1000,
     };
     struct mail_sender *s = NULL;
     CHECK_INT(mail_sender_create(ring, pool, curl, &cfg, &s), 0);
@@ -787,8 +789,16 @@ static void test_busy(const char *dir)
         smtp_sink_stop(sink);
         return;
     }
-    /* busy: messages keep going out, never more than 3 at once */
+    /* the busy spell's first second: no claim, nothing sent */
     struct mail_sender_stats st = {0};
+    long long pause_end = harness_now_ms() + 700;
+    while (harness_now_ms() < pause_end)
+        ring_run_once(ring, 5);
+    mail_sender_get_stats(s, &st);
+    CHECK_INT(smtp_sink_count(sink), 0);
+    CHECK_INT(st.busy_claims, 0);
+    CHECK(st.busy_pauses >= 5); /* a poll every 20 ms */
+    /* then busy: messages keep going out, never more than 3 at once */
     uint64_t most = 0;
     long long end = harness_now_ms() + 30000;
     while (smtp_sink_count(sink) < 20 && harness_now_ms() < end) {

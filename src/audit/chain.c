@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 atomic_uint_fast64_t audit_chained_total, audit_chain_errors, audit_chain_deferred;
 
@@ -31,22 +30,15 @@ struct audit_chainer {
     struct ring_op timer;
     int stopping;
     uint64_t busy_requests, busy_max_ms;
-    uint64_t last_run_ms; /* monotonic */
+    uint64_t last_run_ms; /* ring_now() */
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* 1 when this turn is skipped because the server is busy (and has not been skipping for too long). */
 static int yield_turn(struct audit_chainer *c)
 {
     if (c->busy_requests == 0 || server_async_in_flight() < c->busy_requests)
         return 0;
-    if (now_ms() - c->last_run_ms >= c->busy_max_ms)
+    if (ring_now(c->ring) - c->last_run_ms >= c->busy_max_ms)
         return 0;
     atomic_fetch_add(&audit_chain_deferred, 1);
     return 1;
@@ -78,7 +70,7 @@ static void on_chained(const struct pg_reply *r, void *ctx)
 static void run(struct audit_chainer *c)
 {
     const char *v[1] = {c->batch_text};
-    c->last_run_ms = now_ms();
+    c->last_run_ms = ring_now(c->ring);
     if (pg_query(c->pg, "SELECT audit_chain_pending($1::integer)", 1, v, on_chained, c) != 0) {
         atomic_fetch_add(&audit_chain_errors, 1);
         arm(c);
@@ -127,7 +119,7 @@ struct audit_chainer *audit_chainer_start(struct ring *ring, struct pg_pool *pg,
     c->batch = batch;
     c->busy_requests = busy_requests;
     c->busy_max_ms = busy_max_ms;
-    c->last_run_ms = now_ms();
+    c->last_run_ms = ring_now(c->ring);
     snprintf(c->batch_text, sizeof(c->batch_text), "%u", batch);
     arm(c);
     return c;

@@ -176,7 +176,7 @@ int redis_command(struct redis_client *c, redis_reply_cb cb, void *ctx, int argc
     if (c->state != REDIS_ST_CONNECTED && c->state != REDIS_ST_CONNECTING)
         return -ENOTCONN;
     char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    long long len = redis_format_argv(&cmd, argc, argv, argvlen);
     if (len < 0)
         return -ENOMEM;
     int rc = redis_enqueue(c, cmd, (size_t)len, cb, ctx, NULL, NULL, 0);

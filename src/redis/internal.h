@@ -6,6 +6,15 @@
 
 #include <sys/socket.h>
 
+/*
+ * resp.c: the RESP form of a command (an array of argc bulk strings; argvlen NULL: NUL-terminated arguments)
+ * in a malloc'd buffer (*out, NUL-terminated, free() it). Returns its length, or -1 when out of memory.
+ * Byte for byte what hiredis' redisFormatCommandArgv() writes.
+ */
+long long redis_format_argv(char **out, int argc, const char **argv, const size_t *argvlen);
+/* v in decimal into out (room for 21 bytes), NUL-terminated; returns the digits' count. */
+size_t redis_format_uint(char *out, uint64_t v);
+
 struct redis_script {
     char *source;
     size_t len;

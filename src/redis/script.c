@@ -65,19 +65,19 @@ int redis_evalsha(struct redis_client *c, const struct redis_script *s, int nkey
             return -ENOMEM;
         }
     }
-    char nk[16];
+    char nk[24];
     av[0] = "EVALSHA";
     al[0] = 7;
     av[1] = s->sha;
     al[1] = 40;
-    al[2] = (size_t)snprintf(nk, sizeof(nk), "%d", nkeys);
+    al[2] = redis_format_uint(nk, (uint64_t)nkeys);
     av[2] = nk;
     for (int i = 0; i < argc; i++) {
         av[3 + i] = argv[i];
         al[3 + i] = argvlen ? argvlen[i] : strlen(argv[i]);
     }
     char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc + 3, av, al);
+    long long len = redis_format_argv(&cmd, argc + 3, av, al);
     if (av != sav) {
         free(av);
         free(al);

@@ -161,6 +161,80 @@ static void test_pipeline(struct redis_client *c)
     free(recs);
 }
 
+/* 1b. Arguments of every shape reach Redis intact (citas formats RESP itself): empty, binary with NUL and
+ * CRLF, 9/10/99/100/1000-byte lengths, and more than nine arguments in one command. */
+struct bytes_rec {
+    int calls, type;
+    long long integer;
+    size_t len;
+    char data[1100];
+};
+
+static void on_bytes(struct redis_client *c, const redisReply *reply, const char *err, void *ctx)
+{
+    (void)c;
+    struct bytes_rec *r = ctx;
+    r->calls++;
+    if (err != NULL || reply == NULL) {
+        r->type = -1;
+        return;
+    }
+    r->type = reply->type;
+    r->integer = reply->integer;
+    if (reply->str != NULL && reply->len <= sizeof(r->data)) {
+        memcpy(r->data, reply->str, reply->len);
+        r->len = reply->len;
+    }
+}
+
+static int bytes_done(void *arg)
+{
+    struct bytes_rec *r = arg;
+    for (int i = 0; i < 13; i++)
+        if (r[i].calls == 0)
+            return 0;
+    return 1;
+}
+
+static void test_arguments(struct redis_client *c)
+{
+    enum { NV = 12 };
+    static char big[1000], hundred[100], ninety_nine[99];
+    memset(big, 'b', sizeof(big));
+    memset(hundred, 'h', sizeof(hundred));
+    memset(ninety_nine, 'n', sizeof(ninety_nine));
+    const char *val[NV] = {"",  "a\0b\r\nc", "123456789", "1234567890", ninety_nine, hundred,
+                           big, "x",         "$3\r\nfoo", "*2\r\n",     "\r\n",      "last"};
+    size_t len[NV] = {0, 7, 9, 10, sizeof(ninety_nine), sizeof(hundred), sizeof(big), 1, 8, 4, 2, 4};
+    const char *argv[2 + NV] = {"RPUSH", "citas:test:args"};
+    size_t argl[2 + NV] = {5, 15};
+    for (int i = 0; i < NV; i++) {
+        argv[2 + i] = val[i];
+        argl[2 + i] = len[i];
+    }
+    const char *del[] = {"DEL", "citas:test:args"};
+    struct rec d = {0};
+    cmd(c, &d, 2, del);
+    wait_recs(&d, 1, 2000);
+    struct bytes_rec r[1 + NV];
+    memset(r, 0, sizeof(r));
+    CHECK_INT(redis_command(c, on_bytes, &r[0], 2 + NV, argv, argl), 0);
+    for (int i = 0; i < NV; i++) {
+        char idx[8];
+        snprintf(idx, sizeof(idx), "%d", i);
+        const char *lindex[] = {"LINDEX", "citas:test:args", idx};
+        CHECK_INT(redis_command(c, on_bytes, &r[1 + i], 3, lindex, NULL), 0);
+    }
+    run_until(bytes_done, r, 3000);
+    CHECK(r[0].type == REDIS_REPLY_INTEGER && r[0].integer == NV);
+    int bad = 0;
+    for (int i = 0; i < NV; i++)
+        if (r[1 + i].type != REDIS_REPLY_STRING || r[1 + i].len != len[i] ||
+            memcmp(r[1 + i].data, val[i], len[i]) != 0)
+            bad++;
+    CHECK_INT(bad, 0);
+}
+
 /* 2. Error replies reach their callback as errors; the commands around them succeed. */
 static void test_error_reply(struct redis_client *c)
 {
@@ -376,6 +450,7 @@ int main(void)
     CHECK(redis_is_connected(c));
 
     test_pipeline(c);
+    test_arguments(c);
     test_error_reply(c);
     test_timeout(port);
     test_evalsha(c);

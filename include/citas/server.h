@@ -106,7 +106,8 @@ struct server_config {
     unsigned ring_poke_drain;       /* completions such a flush delivers at most */
     unsigned admission_max_active;  /* requests a worker runs at once before new ones wait (0: no limit) */
     uint64_t admission_max_wait_ms; /* a request that waited this long for admission gets 503 */
-    uint64_t admission_promote_ms;  /* one that waited this long starts before younger ones of any class (0: never) */
+    uint64_t admission_promote_ms;  /* one that waited this long starts before younger ones of any class (0:
+                                       never) */
     unsigned malloc_keep_mb;        /* freed heap each malloc arena keeps instead of trimming (0: glibc's) */
     /* keys declared by the application's modules, as strings */
     size_t nextra;
@@ -168,8 +169,11 @@ h2o_req_t *server_async_req(void *state);
 void server_async_release(void *state);
 /* Async states allocated and not yet released in the whole process (requests waiting on a backend), and
  * requests waiting for admission: how busy the server is, for background work that yields to requests (the
- * mail outbox). Any thread. */
+ * mail outbox, the audit chainer). Any thread. */
 uint64_t server_async_in_flight(void);
+/* 1 when server_async_in_flight() is at least `requests` (0: never busy): the test that background work
+ * yielding to requests (the mail outbox, the audit chainer) makes. Any thread. */
+int server_busy(uint64_t requests);
 
 /* Request helpers. */
 /* The client's address as text ("127.0.0.1", "::1"); buf needs 64 bytes. */

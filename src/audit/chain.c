@@ -36,7 +36,7 @@ struct audit_chainer {
 /* 1 when this turn is skipped because the server is busy (and has not been skipping for too long). */
 static int yield_turn(struct audit_chainer *c)
 {
-    if (c->busy_requests == 0 || server_async_in_flight() < c->busy_requests)
+    if (!server_busy(c->busy_requests))
         return 0;
     if (ring_now(c->ring) - c->last_run_ms >= c->busy_max_ms)
         return 0;

@@ -46,10 +46,10 @@ struct senders {
     uint32_t busy_requests; /* the outbox sender yields while this many requests wait on backends; 0: never */
 };
 
-static int server_busy(void *arg)
+static int busy(void *arg)
 {
     const struct senders *s = arg;
-    return s->busy_requests > 0 && server_async_in_flight() >= s->busy_requests;
+    return server_busy(s->busy_requests);
 }
 
 static void worker_stop(void *state)
@@ -95,7 +95,7 @@ static int worker_init(struct server_worker *w, void **state)
     if (s == NULL)
         return -ENOMEM;
     s->busy_requests = busy_requests;
-    mc.busy = server_busy;
+    mc.busy = busy;
     mc.busy_arg = s;
     int rc = mail_sender_create(server_worker_ring(w), server_worker_pg(w), server_worker_curl(w), &mc,
                                 &s->outbox);

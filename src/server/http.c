@@ -212,6 +212,11 @@ uint64_t server_async_in_flight(void)
     return atomic_load_explicit(&async_in_flight, memory_order_relaxed);
 }
 
+int server_busy(uint64_t requests)
+{
+    return requests > 0 && server_async_in_flight() >= requests;
+}
+
 void server_waiting_add(int delta)
 {
     atomic_fetch_add_explicit(&async_in_flight, (uint64_t)(int64_t)delta, memory_order_relaxed);

@@ -43,6 +43,10 @@ void booking_on_list(h2o_req_t *req, const struct server_params *p);   /* GET /a
 void booking_on_get(h2o_req_t *req, const struct server_params *p); /* GET .../appointments/{code} (+.ics) */
 void booking_on_cancel(h2o_req_t *req, const struct server_params *p); /* DELETE .../appointments/{code} */
 void booking_on_reschedule(h2o_req_t *req, const struct server_params *p); /* POST .../{code}/reschedule */
+/* POST /api/v1/captcha {"office", "captcha"}: verifies the hCaptcha response before the booking and keeps a
+ * pass (booking_captcha_pass_s) that the account's next booking attempt in that office uses instead of
+ * siteverify (src/booking/captcha_pass.c). */
+void booking_on_captcha_pass(h2o_req_t *req, const struct server_params *p);
 /* Staff of the office (auth_require). */
 void booking_on_agenda(h2o_req_t *req,
                        const struct server_params *p); /* GET /api/v1/admin/offices/{code}/agenda */

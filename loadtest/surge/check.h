@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum { ROUTE_LOGIN, ROUTE_LOGIN_CODE, ROUTE_AVAILABILITY, ROUTE_BOOK, ROUTE_OTHER, ROUTE_N };
+enum { ROUTE_LOGIN, ROUTE_LOGIN_CODE, ROUTE_AVAILABILITY, ROUTE_BOOK, ROUTE_CAPTCHA, ROUTE_OTHER, ROUTE_N };
 extern const char *const check_route_names[ROUTE_N];
 
 /* Status classes of the time series and the plot. */

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const check_route_names[ROUTE_N] = {"login", "login_code", "availability", "book", "other"};
+const char *const check_route_names[ROUTE_N] = {"login", "login_code", "availability",
+                                                "book",  "captcha",    "other"};
 const char *const check_class_names[CLASS_N] = {"2xx", "409", "429", "4xx", "5xx", "failed", "other"};
 
 static unsigned bucket_of(uint32_t v)

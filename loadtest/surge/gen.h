@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum gen_route { R_LOGIN, R_LOGIN_CODE, R_AVAIL, R_BOOK, R_OTHER, R_N };
+enum gen_route { R_LOGIN, R_LOGIN_CODE, R_AVAIL, R_BOOK, R_CAPTCHA, R_OTHER, R_N };
 extern const char *const gen_route_names[R_N];
 
 /* What a user does when its timer fires. */
@@ -56,7 +56,10 @@ struct gen_user {
     int64_t code_deadline; /* monotonic ms: give up waiting for the mail */
     char token[96];
     char csrf[72];
-    int64_t queued_us; /* monotonic us: when the user wanted to send its pending request */
+    char cap[64];          /* the captcha response verified beforehand (preverify) */
+    uint8_t cap_state;     /* 0: none yet, 1: verified (cap), 2: not to be verified beforehand */
+    uint8_t cap_then_book; /* the verification was asked by a booking step (else by a view) */
+    int64_t queued_us;     /* monotonic us: when the user wanted to send its pending request */
     struct gen_user *qnext;
 };
 
@@ -79,6 +82,9 @@ struct gen_opts {
     uint64_t seed;
     int quiet;
     int gzip; /* ask for gzip (Accept-Encoding), as browsers do; inflate such answers */
+    /* humans send their captcha to POST /api/v1/captcha once they see the calendar (a page does when the
+     * widget is solved), then book with it */
+    int preverify;
 };
 
 /* --- process-wide state (gen_main.c) --- */

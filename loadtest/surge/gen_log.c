@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const gen_route_names[R_N] = {"login", "login_code", "availability", "book", "other"};
+const char *const gen_route_names[R_N] = {"login", "login_code", "availability", "book", "captcha", "other"};
 
 struct entry {
     int64_t slot; /* -1: none */

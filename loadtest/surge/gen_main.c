@@ -69,32 +69,35 @@ static double rand01(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: surge-gen --url http://127.0.0.1:PORT --accounts FILE --smtp-dir DIR --office CODE\n"
-            "                 --procedure P --release-epoch-ms T --log FILE [options]\n"
-            "  --users U               users (default: every line of the accounts file)\n"
-            "  --bot-share F           share of bots among users (0.1)\n"
-            "  --bots-bad-captcha F    share of bots sending invalid captcha responses when booking (0.5)\n"
-            "  --curve default|B,A,R   shares of arrivals before T, just after T, in the tail (0.3,0.5,0.2)\n"
-            "  --before-s S --after-s S --tail-s S   the three periods (60, 30, 120)\n"
-            "  --captcha-pass-prefix P responses the siteverify stub accepts start with P (pass-)\n"
-            "  --max-conns N           connections in all (2000); humans and bots share them, one FIFO\n"
-            "  --src-ips N             source addresses 127.1.x.y (1: the kernel's); --bot-src-ips N > 1:\n"
-            "                          bots apart in 127.2.x.y; connections per address by its users\n"
-            "  --timeout-ms N          no answer after N ms: status 0 \"timeout\" (10000)\n"
-            "  --max-tries K           a human's booking attempts (5); --bot-max-tries K (30)\n"
-            "  --login-tries K         login attempts per user (5)\n"
-            "  --duration-s S          hard bound on the run (default: until T + after + tail + 120 s)\n"
-            "  --first-days D          slots are picked among the first D days with seats (3)\n"
-            "  --poll-min-ms/--poll-max-ms N       humans' polling before T (2000/5000)\n"
-            "  --bot-poll-min-ms/--bot-poll-max-ms N  bots' polling (100/200)\n"
-            "  --react-ms N            humans book within N ms after T (1500); --think-ms N (800)\n"
-            "  --bot-early-ms N        bots start booking N ms before T (500)\n"
-            "  --idle-close-ms N       close connections idle this long (4000)\n"
-            "  --mail-wait-ms N        wait this long for a login code mail before logging in again (60000)\n"
-            "  --seed N                PRNG seed (default: random)\n"
-            "  --quiet                 no progress lines on stderr\n"
-            "  --no-gzip               no Accept-Encoding: gzip (browsers send it; answers are inflated)\n");
+    fprintf(
+        f,
+        "usage: surge-gen --url http://127.0.0.1:PORT --accounts FILE --smtp-dir DIR --office CODE\n"
+        "                 --procedure P --release-epoch-ms T --log FILE [options]\n"
+        "  --users U               users (default: every line of the accounts file)\n"
+        "  --bot-share F           share of bots among users (0.1)\n"
+        "  --bots-bad-captcha F    share of bots sending invalid captcha responses when booking (0.5)\n"
+        "  --curve default|B,A,R   shares of arrivals before T, just after T, in the tail (0.3,0.5,0.2)\n"
+        "  --before-s S --after-s S --tail-s S   the three periods (60, 30, 120)\n"
+        "  --captcha-pass-prefix P responses the siteverify stub accepts start with P (pass-)\n"
+        "  --max-conns N           connections in all (2000); humans and bots share them, one FIFO\n"
+        "  --src-ips N             source addresses 127.1.x.y (1: the kernel's); --bot-src-ips N > 1:\n"
+        "                          bots apart in 127.2.x.y; connections per address by its users\n"
+        "  --timeout-ms N          no answer after N ms: status 0 \"timeout\" (10000)\n"
+        "  --max-tries K           a human's booking attempts (5); --bot-max-tries K (30)\n"
+        "  --login-tries K         login attempts per user (5)\n"
+        "  --duration-s S          hard bound on the run (default: until T + after + tail + 120 s)\n"
+        "  --first-days D          slots are picked among the first D days with seats (3)\n"
+        "  --poll-min-ms/--poll-max-ms N       humans' polling before T (2000/5000)\n"
+        "  --bot-poll-min-ms/--bot-poll-max-ms N  bots' polling (100/200)\n"
+        "  --react-ms N            humans book within N ms after T (1500); --think-ms N (800)\n"
+        "  --bot-early-ms N        bots start booking N ms before T (500)\n"
+        "  --idle-close-ms N       close connections idle this long (4000)\n"
+        "  --mail-wait-ms N        wait this long for a login code mail before logging in again (60000)\n"
+        "  --seed N                PRNG seed (default: random)\n"
+        "  --quiet                 no progress lines on stderr\n"
+        "  --no-gzip               no Accept-Encoding: gzip (browsers send it; answers are inflated)\n"
+        "  --no-preverify          humans do not send their captcha to POST /api/v1/captcha when they first\n"
+        "                          see the calendar: each booking attempt is verified at booking time\n");
 }
 
 static int parse_url(const char *url)
@@ -163,6 +166,7 @@ static int parse_args(int argc, char **argv)
         O_SEED,
         O_QUIET,
         O_NOGZIP,
+        O_NOPRE,
         O_HELP
     };
     static const struct option opts[] = {
@@ -202,6 +206,7 @@ static int parse_args(int argc, char **argv)
         {"seed", 1, 0, O_SEED},
         {"quiet", 0, 0, O_QUIET},
         {"no-gzip", 0, 0, O_NOGZIP},
+        {"no-preverify", 0, 0, O_NOPRE},
         {"help", 0, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -216,6 +221,7 @@ static int parse_args(int argc, char **argv)
         .captcha_pass_prefix = "pass-",
         .max_conns = 2000,
         .gzip = 1,
+        .preverify = 1,
         .timeout_ms = 10000,
         .max_tries = 5,
         .bot_max_tries = 30,
@@ -355,6 +361,9 @@ static int parse_args(int argc, char **argv)
             break;
         case O_NOGZIP:
             gen_o.gzip = 0;
+            break;
+        case O_NOPRE:
+            gen_o.preverify = 0;
             break;
         case O_HELP:
             usage(stdout);

@@ -5,6 +5,8 @@
  *   → availability → humans: poll every --poll-min..max-ms until T, book at T + rand(--react-ms) with a
  *     slot picked among the first --first-days days; arriving after T: one look, then book
  *   → bots: poll every --bot-poll-min..max-ms, book from T - --bot-early-ms on, as fast as answers come
+ *   → humans (unless --no-preverify): after the first view, POST /api/v1/captcha with the response they will
+ *     book with (a page sends it when the widget is solved); a 403 on booking (response used) does it again
  *   → 201: done. 409 sold out: one of the suggested dates ("next"), up to --max-tries (bots
  *     --bot-max-tries), no suggestions: nothing left. 409 not open yet: again shortly (not a try).
  *     403 captcha, 429, 503, no answer: again after a pause (a try). 409 already booked: done.
@@ -134,8 +136,23 @@ void gen_user_code_ready(struct gen_user *u)
     submit(u, R_LOGIN_CODE);
 }
 
+static void new_captcha(const struct gen_user *u, char *out, size_t cap);
+
+/* Humans verify their captcha before booking (see gen_opts.preverify): 1 when that request is now sent. */
+static int preverify(struct gen_user *u, int then_book)
+{
+    if (u->bot || !gen_o.preverify || u->cap_state != 0)
+        return 0;
+    new_captcha(u, u->cap, sizeof(u->cap));
+    u->cap_then_book = (uint8_t)then_book;
+    submit(u, R_CAPTCHA);
+    return 1;
+}
+
 static void book(struct gen_user *u)
 {
+    if (preverify(u, 1))
+        return;
     int64_t slot = -1;
     if (u->nnext > 0) {
         slot = u->next_slots[gen_rand_range(0, u->nnext - 1)];
@@ -193,6 +210,8 @@ static void after_view(struct gen_user *u, int64_t now)
         later(u, at >= start ? A_BOOK : A_POLL, at >= start ? start : at);
         return;
     }
+    if (u->npicks > 0 && preverify(u, 0))
+        return; /* after_view() again once it is answered */
     if (now >= T) {
         if (u->npicks == 0) {
             gen_user_done(u, O_NO_SEATS);
@@ -271,6 +290,16 @@ static void on_avail(struct gen_user *u, const struct gen_answer *a, int64_t now
     later(u, A_POLL, now + (u->bot ? pause_ms(a, 200, 500) : pause_ms(a, 1000, 3000)));
 }
 
+static void on_captcha(struct gen_user *u, const struct gen_answer *a, int64_t now)
+{
+    /* verified: book with it; otherwise every attempt has its response verified at booking time */
+    u->cap_state = a->status == 200 ? 1 : 2;
+    if (u->cap_then_book)
+        book(u);
+    else
+        after_view(u, now);
+}
+
 static void drop_pick(struct gen_user *u, int64_t slot)
 {
     for (int i = 0; i < u->npicks; i++)
@@ -325,6 +354,8 @@ static void on_book(struct gen_user *u, const struct gen_answer *a, const char *
         later(u, A_LOGIN, now + gen_rand_range(500, 1500));
         return;
     }
+    if (a->status == 403 && u->cap_state == 1)
+        u->cap_state = 0; /* the verified response is spent (or refused): a new one before the next try */
     if (a->status == 0 || a->status == 403 || a->status == 429 || a->status >= 500) {
         /* captcha refused (a new one next time), limited, unavailable or no answer: the same slot again */
         u->nnext = 1;
@@ -366,6 +397,9 @@ void gen_user_answer(struct gen_user *u, const struct gen_answer *a)
     case R_BOOK:
         on_book(u, a, note, now);
         break;
+    case R_CAPTCHA:
+        on_captcha(u, a, now);
+        break;
     default:
         gen_user_done(u, O_GAVE_UP);
         break;
@@ -391,7 +425,7 @@ static size_t jesc(char *out, size_t cap, const char *s)
     return o;
 }
 
-static void captcha(const struct gen_user *u, char *out, size_t cap)
+static void new_captcha(const struct gen_user *u, char *out, size_t cap)
 {
     captcha_seq++;
     if (u->bot && u->bad_captcha && u->route == R_BOOK)
@@ -429,7 +463,7 @@ int gen_user_request(struct gen_user *u, char *out, size_t cap)
     int n;
     switch (u->route) {
     case R_LOGIN:
-        captcha(u, cap_s, sizeof(cap_s));
+        new_captcha(u, cap_s, sizeof(cap_s));
         jesc(e, sizeof(e), u->email);
         jesc(p, sizeof(p), u->password);
         n = snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"captcha\":\"%s\"}", e, p,
@@ -445,8 +479,14 @@ int gen_user_request(struct gen_user *u, char *out, size_t cap)
                          gen_o.office, gen_o.procedure, gen_o.hostport, accept_encoding());
         return k < 0 || (size_t)k >= cap ? -1 : k;
     }
+    case R_CAPTCHA:
+        n = snprintf(body, sizeof(body), "{\"office\":\"%s\",\"captcha\":\"%s\"}", gen_o.office, u->cap);
+        return n < 0 || (size_t)n >= sizeof(body) ? -1 : post(out, cap, "/api/v1/captcha", u, body, n);
     case R_BOOK:
-        captcha(u, cap_s, sizeof(cap_s));
+        if (u->cap_state == 1)
+            snprintf(cap_s, sizeof(cap_s), "%s", u->cap);
+        else
+            new_captcha(u, cap_s, sizeof(cap_s));
         n = snprintf(body, sizeof(body), "{\"slot\":%lld,\"procedure\":\"%s\",\"captcha\":\"%s\"}",
                      (long long)u->slot, gen_o.procedure, cap_s);
         return post(out, cap, "/api/v1/appointments", u, body, n);

@@ -21,32 +21,33 @@ plot f using 1:2 with lines lw 2 lc rgb "black" title "all", \
      f using 1:4 with lines title "login code", \
      f using 1:5 with lines title "availability", \
      f using 1:6 with lines title "book", \
-     f using 1:7 with lines title "other"
+     f using 1:7 with lines title "captcha", \
+     f using 1:8 with lines title "other"
 
 set title "answers by status (per second)"
 set ylabel "answers/s"
 set logscale y
 set yrange [0.8:*]
-plot f using 1:8 with lines lc rgb "forest-green" title "2xx", \
-     f using 1:9 with lines lc rgb "orange" title "409 sold out", \
-     f using 1:10 with lines lc rgb "purple" title "429", \
-     f using 1:11 with lines lc rgb "brown" title "other 4xx", \
-     f using 1:12 with lines lw 2 lc rgb "red" title "5xx", \
-     f using 1:13 with lines lw 2 lc rgb "magenta" title "no answer"
+plot f using 1:9 with lines lc rgb "forest-green" title "2xx", \
+     f using 1:10 with lines lc rgb "orange" title "409 sold out", \
+     f using 1:11 with lines lc rgb "purple" title "429", \
+     f using 1:12 with lines lc rgb "brown" title "other 4xx", \
+     f using 1:13 with lines lw 2 lc rgb "red" title "5xx", \
+     f using 1:14 with lines lw 2 lc rgb "magenta" title "no answer"
 unset yrange
 
 set title "latency (per second)"
 set ylabel "ms"
 set logscale y
-plot f using 1:15 with lines lc rgb "blue" title "availability p50", \
-     f using 1:16 with lines lw 2 lc rgb "blue" dt 2 title "availability p99", \
-     f using 1:17 with lines lc rgb "red" title "book p50", \
-     f using 1:18 with lines lw 2 lc rgb "red" dt 2 title "book p99", \
+plot f using 1:16 with lines lc rgb "blue" title "availability p50", \
+     f using 1:17 with lines lw 2 lc rgb "blue" dt 2 title "availability p99", \
+     f using 1:18 with lines lc rgb "red" title "book p50", \
+     f using 1:19 with lines lw 2 lc rgb "red" dt 2 title "book p99", \
      f using 1:(250) with lines lc rgb "gray" dt 3 title "250 ms target"
 unset logscale y
 
 set title "seats left (capacity minus 201 answers so far)"
 set ylabel "seats"
 set yrange [0:*]
-plot f using 1:20 with steps lw 2 lc rgb "dark-green" title "seats left"
+plot f using 1:21 with steps lw 2 lc rgb "dark-green" title "seats left"
 unset multiplot

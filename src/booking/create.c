@@ -199,9 +199,9 @@ int bk_att_rate_passed(struct bk_attempt *a)
         return 1;
     /* the probe may have claimed the captcha response: the refusal goes once it is given back, so that a
      * retry with the same response finds it free */
-    const char *argv[] = {a->claim_key, a->claim_token};
+    const char *argv[] = {a->claim_key, a->claim_token, a->captcha_passed ? a->pass_value : ""};
     if (a->claim_key[0] == '\0' ||
-        redis_evalsha(a->bw->redis, a->bw->unclaim, 1, 2, argv, NULL, on_unclaimed, a) != 0)
+        redis_evalsha(a->bw->redis, a->bw->unclaim, 1, 3, argv, NULL, on_unclaimed, a) != 0)
         answer_rate(a);
     return 0;
 }
@@ -317,7 +317,10 @@ void bk_att_captcha(struct bk_attempt *a)
 {
     bk_att_mark(a, BK_STAGE_PROBE);
     struct guard *g = guard_for_worker(a->bw->w);
-    if (g != NULL && !a->reschedule) {
+    if (a->captcha_passed) { /* verified beforehand (POST /api/v1/captcha): the probe took the pass */
+        a->captcha_state = BK_CAPTCHA_DONE;
+        a->captcha_verdict = GUARD_OK;
+    } else if (g != NULL && !a->reschedule) {
         /* siteverify takes tens of milliseconds: RESERVE (and ACCOUNT, if still out) runs meanwhile, and a
          * seat it takes waits for the verdict (given back if the captcha fails) */
         int rc = a->claim_key[0] != '\0' /* the probe has claimed the response */

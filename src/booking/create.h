@@ -51,6 +51,10 @@ struct bk_attempt {
      * siteverify starts right after it: the claim's key and this attempt's value in it */
     char claim_key[BK_KEY_MAX];
     char claim_token[24];
+    /* the value of this account's captcha pass ("v:<account>", captcha_pass.c), and whether the probe took
+     * one: the response was verified before the attempt, so CAPTCHA has its verdict at once */
+    char pass_value[32];
+    int captcha_passed;
     /* ACCOUNT runs beside the first PROBE: its state, its result once DONE, and whether the attempt waits
      * for it (after the probe) or has ended meanwhile (released when it comes back) */
     enum { BK_ACCT_NONE, BK_ACCT_PENDING, BK_ACCT_DONE } acct_state;

@@ -221,6 +221,11 @@ static void on_probed(struct redis_client *c, const redisReply *r, const char *e
         return;
     }
     if (strcmp(elem(r, 0), "free") == 0) {
+        const char *passed = elem(r, 3);
+        if (passed != NULL && strcmp(passed, "1") == 0 && !a->captcha_passed) {
+            a->captcha_passed = 1; /* kept through a later probe (the claim then holds our token) */
+            atomic_fetch_add(&bk_counters.captcha_passes, 1);
+        }
         if (server_async_req(a) == NULL)
             bk_att_done(a);
         else if (!lottery(a, r))
@@ -345,8 +350,9 @@ static int run_reserve(struct bk_attempt *a, int probe, redis_reply_cb cb)
                           probe ? "probe" : "",
                           spread,
                           claim ? a->claim_token : "",
-                          claim_ttl};
-    return redis_evalsha(a->bw->redis, a->bw->reserve, 5, 14, argv, NULL, cb, a);
+                          claim_ttl,
+                          claim ? a->pass_value : ""};
+    return redis_evalsha(a->bw->redis, a->bw->reserve, 5, 15, argv, NULL, cb, a);
 }
 
 /* The probe claims the captcha response when it finds a seat (a new booking with a response to check). */
@@ -363,6 +369,7 @@ static void prepare_claim(struct bk_attempt *a)
         return;
     }
     snprintf(a->claim_token, sizeof(a->claim_token), "%08x%08x", arc4random(), arc4random());
+    snprintf(a->pass_value, sizeof(a->pass_value), "v:%" PRId64, a->acct.id);
 }
 
 void bk_att_probe(struct bk_attempt *a)

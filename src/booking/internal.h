@@ -59,6 +59,7 @@ struct bk_counters {
     atomic_ullong group_commits;  /* group transactions committed (two bookings or more) */
     atomic_ullong group_bookings; /* bookings committed in them */
     atomic_ullong group_retried;  /* groups PostgreSQL refused: each booking then ran alone */
+    atomic_ullong captcha_passes; /* attempts whose probe took a captcha pass (no siteverify) */
 };
 extern struct bk_counters bk_counters;
 
@@ -70,6 +71,7 @@ struct bk_worker {
     struct redis_script *reserve, *confirm, *release, *cancel, *unclaim;
     uint64_t hold_ttl_ms, next_dates, reconcile_delay_ms, account_cache_s, rebuild_on_start;
     uint64_t early_penalty_s, captcha_penalty_s; /* guard penalties of the booking route (0: off) */
+    uint64_t captcha_pass_s;                     /* how long a captcha verified beforehand waits for use */
     uint64_t release_lottery_ms;                 /* attempts this soon after a release: random order */
     int stopping;
     /* start-up rebuild (worker 0 only) */

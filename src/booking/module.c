@@ -25,6 +25,8 @@ static const struct server_config_key keys[] = {
     {"booking_early_penalty_s", "0"},       /* a booking before the release benches the account until the
                                                release and this long after it (0: off) */
     {"booking_captcha_penalty_s", "0"},     /* a refused captcha benches the account this long (0: off) */
+    {"booking_captcha_pass_s", "120"},      /* a captcha verified beforehand (POST /api/v1/captcha) serves a
+                                               booking this long (hCaptcha's responses live about 2 min) */
     {"booking_release_lottery_ms", "0"},    /* attempts in this span after a release are served in random
                                                order (0: off) */
     {"booking_group_max", "64"},            /* new bookings committed in one transaction at most (1: each
@@ -165,7 +167,8 @@ static int worker_init(struct server_worker *w, void **state)
         get_uint(c, "booking_account_cache_s", &bw->account_cache_s) != 0 || bw->account_cache_s == 0 ||
         get_uint(c, "booking_early_penalty_s", &bw->early_penalty_s) != 0 ||
         get_uint(c, "booking_captcha_penalty_s", &bw->captcha_penalty_s) != 0 ||
-        get_uint(c, "booking_release_lottery_ms", &bw->release_lottery_ms) != 0 ||
+        get_uint(c, "booking_captcha_pass_s", &bw->captcha_pass_s) != 0 || bw->captcha_pass_s < 1 ||
+        bw->captcha_pass_s > 600 || get_uint(c, "booking_release_lottery_ms", &bw->release_lottery_ms) != 0 ||
         bw->release_lottery_ms > 60000 || get_uint(c, "booking_group_max", &bw->group_max) != 0 ||
         bw->group_max < 1 || bw->group_max > 1000 || get_uint(c, "booking_group_ms", &bw->group_ms) != 0 ||
         bw->group_ms > 1000)
@@ -176,8 +179,7 @@ static int worker_init(struct server_worker *w, void **state)
     bw->cancel = redis_script_create(bk_cancel_lua);
     bw->unclaim = redis_script_create(bk_unclaim_lua);
     if (bw->reserve == NULL || bw->confirm == NULL || bw->release == NULL || bw->cancel == NULL ||
-        bw->unclaim == NULL ||
-        bk_slotmap_create(&bw->slots) != 0)
+        bw->unclaim == NULL || bk_slotmap_create(&bw->slots) != 0)
         return -ENOMEM;
     if (server_worker_id(w) == 0 && bw->rebuild_on_start)
         start_rebuild(bw);
@@ -241,12 +243,16 @@ static void metrics(struct server_metrics *m)
         "# HELP citas_booking_group_retried_total Groups PostgreSQL refused, whose bookings then ran one by "
         "one.\n"
         "# TYPE citas_booking_group_retried_total counter\n"
-        "citas_booking_group_retried_total %llu\n",
+        "citas_booking_group_retried_total %llu\n"
+        "# HELP citas_booking_captcha_passes_total Booking attempts that used a captcha verified beforehand "
+        "(POST /api/v1/captcha) instead of siteverify.\n"
+        "# TYPE citas_booking_captcha_passes_total counter\n"
+        "citas_booking_captcha_passes_total %llu\n",
         atomic_load(&bk_counters.booked), atomic_load(&bk_counters.rescheduled),
         atomic_load(&bk_counters.sold_out), atomic_load(&bk_counters.refused),
         atomic_load(&bk_counters.failed), atomic_load(&bk_counters.released),
         atomic_load(&bk_counters.group_commits), atomic_load(&bk_counters.group_bookings),
-        atomic_load(&bk_counters.group_retried));
+        atomic_load(&bk_counters.group_retried), atomic_load(&bk_counters.captcha_passes));
     bk_stages_metrics(m);
 }
 

@@ -12,9 +12,12 @@
 -- ARGV[8] probe only, may be "": this attempt's token for the captcha response's claim, KEYS[4] (in the
 --         office's keys): a probe that finds a seat claims the response (SET with ARGV[9] seconds to live)
 --         unless another attempt holds the claim ({"captcha_reused"}); the same attempt probing again keeps it.
+-- ARGV[10] probe only, with ARGV[8]: the value of this account's captcha pass ("v:<account>", see
+--         captcha_pass.c): a claim key holding it is the response verified beforehand for this account; the
+--         probe takes it like a free response and answers "1" as the fourth element of {"free"}.
 -- Replies: {"ok", seat, start, local, window}, {"no_slot"}, {"wrong_procedure"}, {"closed"}, {"past"},
 -- {"not_released", release_ms}, {"already", person_value}, {"sold_out", id1, start1, local1, id2, ...},
--- {"free", release_ms, now_ms}, {"captcha_reused"} (probe only)
+-- {"free", release_ms, now_ms, passed}, {"captcha_reused"} (probe only)
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tag = string.match(KEYS[1], '^cal:({[^}]*}):')
@@ -160,14 +163,19 @@ reclaim()
 local seat = nil
 if probe then
     if redis.call('SCARD', KEYS[2]) > 0 then
+        local passed = '0'
         if ARGV[8] and ARGV[8] ~= '' then
             local c = redis.call('GET', KEYS[4])
             if c and c ~= ARGV[8] then
-                return {'captcha_reused'}
+                if ARGV[10] and ARGV[10] ~= '' and c == ARGV[10] then
+                    passed = '1'
+                else
+                    return {'captcha_reused'}
+                end
             end
             redis.call('SET', KEYS[4], ARGV[8], 'EX', ARGV[9])
         end
-        return {'free', s[5] or '0', tostring(now_ms)}
+        return {'free', s[5] or '0', tostring(now_ms), passed}
     end
 else
     seat = redis.call('SPOP', KEYS[2])

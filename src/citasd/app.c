@@ -68,6 +68,7 @@ static const struct server_route routes[] = {
      SERVER_ADMIT_NORMAL},
     /* booking: appointments ({code} also matches "<code>.ics") */
     {"POST", "/api/v1/appointments", "appointments_create", booking_on_create, SERVER_ADMIT_FIRST},
+    {"POST", "/api/v1/captcha", "captcha_pass", booking_on_captcha_pass, SERVER_ADMIT_NORMAL},
     {"GET", "/api/v1/appointments", "appointments_list", booking_on_list, SERVER_ADMIT_NORMAL},
     {"GET", "/api/v1/appointments/{code}", "appointment", booking_on_get, SERVER_ADMIT_NORMAL},
     {"DELETE", "/api/v1/appointments/{code}", "appointment_cancel", booking_on_cancel, SERVER_ADMIT_FIRST},

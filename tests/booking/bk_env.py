@@ -122,10 +122,13 @@ def psql(sql, *params):
 
 
 class Siteverify(http.server.BaseHTTPRequestHandler):
+    seen = []  # every response asked about, in order (all tests of a process share it)
+
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n).decode()
         form = dict(kv.split("=", 1) for kv in body.split("&") if "=" in kv)
+        Siteverify.seen.append(form.get("response", ""))
         ok = form.get("response", "").startswith("pass")
         out = json.dumps({"success": ok, "hostname": "localhost", "challenge_ts": "2026-01-01T00:00:00Z",
                           "error-codes": [] if ok else ["invalid-input-response"]}).encode()

@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bk_env import Checks, Env, psql  # noqa: E402
+from bk_env import Checks, Env, Siteverify, psql  # noqa: E402
 
 t = Checks("booking_api")
 run = "".join(random.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(4))
@@ -42,6 +42,9 @@ try:
     shared = env.window(MAD, "legalisation", ["2030-06-10 09:00"], 2)
     pair = env.citizens(2, "TBD" + run)
     sp = env.sessions([p[0] for p in pair])
+    passw = env.window(MAD, "legalisation", ["2030-06-11 09:00"], 3)
+    trio = env.citizens(3, "TCP" + run)
+    sc = env.sessions([p[0] for p in trio])
     env.start()
 
     # --- a booking, with the office's offset in its start ---
@@ -288,6 +291,66 @@ try:
         time.sleep(0.05)
     t.eq(env.redis("GET", pkey), code1, "the confirm landed: the person key names the appointment")
     t.eq(env.redis("ZCARD", "bk:{%s}:holds" % MAD), 0, "no hold left in the office")
+
+    # --- the captcha checked before the booking (POST /api/v1/captcha): a pass in the office's keys that the
+    # account's next attempt takes instead of asking siteverify ---
+    def pre(sess, tok, office=MAD):
+        return env.http("POST", "/api/v1/captcha", {"office": office, "captcha": tok}, sess)
+
+    def title(b):
+        return b.get("title") if isinstance(b, dict) else None
+
+    def claim_of(tok):
+        return "bk:{%s}:captcha:%s" % (MAD, hashlib.sha256(tok.encode()).hexdigest())
+
+    t.eq(env.http("POST", "/api/v1/captcha", {"office": MAD, "captcha": "pass-a"})[0], 401, "pass: no session")
+    t.eq(env.http("POST", "/api/v1/captcha", {"captcha": "pass-a" + run}, sc[0])[0], 400, "pass: office missing")
+    t.eq(env.http("POST", "/api/v1/captcha", {"office": MAD}, sc[0])[0], 400, "pass: captcha missing")
+    t.eq(env.http("POST", "/api/v1/captcha", {"office": MAD, "captcha": 5}, sc[0])[0], 400, "pass: captcha a number")
+    t.eq(env.http("POST", "/api/v1/captcha", {"office": "m a d", "captcha": "pass-a"}, sc[0])[0], 400,
+         "pass: malformed office")
+    t.eq(env.http("POST", "/api/v1/captcha", {"office": MAD, "captcha": "pass-a", "x": 1}, sc[0])[0], 400,
+         "pass: unknown field")
+    t.eq(env.http("POST", "/api/v1/captcha", {"office": MAD, "captcha": "pass-a"}, (sc[0][0], "0" * 64))[0], 403,
+         "pass: wrong CSRF token")
+    st, h, b = pre(sc[0], "nope-" + run)
+    t.eq((st, title(b)), (403, "Captcha rejected"), "pass: a response siteverify refuses")
+    tok1 = "pass-pre1-" + run
+    st, h, b = pre(sc[0], tok1)
+    t.eq((st, b.get("verified") if isinstance(b, dict) else None, b.get("expires_in") if isinstance(b, dict) else None),
+         (200, True, 120), "pass: verified, for booking_captcha_pass_s")
+    t.eq(env.redis("GET", claim_of(tok1)), "v:%d" % trio[0][0], "pass: kept in the office's keys for the account")
+    ttl = env.redis("TTL", claim_of(tok1))
+    t.check(isinstance(ttl, int) and 0 < ttl <= 120, "pass: lives booking_captcha_pass_s: %r" % ttl)
+    t.eq(pre(sc[0], tok1)[0], 200, "pass: asking again for the same account is still verified")
+    st, h, b = pre(sc[1], tok1)
+    t.eq((st, title(b)), (403, "Captcha already used"), "pass: another account cannot have it")
+    asked = Siteverify.seen.count(tok1)
+    t.eq(asked, 1, "pass: siteverify asked once for the response")
+    # another account's attempt with it: refused before any seat is taken, the pass left for its owner
+    st, h, b = env.book(sc[1], passw[0], "legalisation", captcha=tok1)
+    t.eq((st, title(b)), (403, "Captcha already used"), "pass: another account's booking with it is refused")
+    t.eq(env.redis("GET", claim_of(tok1)), "v:%d" % trio[0][0], "pass: still there after that refusal")
+    st, h, b = env.book(sc[0], passw[0], "legalisation", captcha=tok1)
+    t.eq(st, 201, "pass: the owner books with it")
+    t.eq(Siteverify.seen.count(tok1), asked, "pass: the booking did not ask siteverify again")
+    t.check(env.redis("GET", claim_of(tok1)) not in (None, "v:%d" % trio[0][0]), "pass: taken by the booking")
+    st, h, b = env.book(sc[1], passw[0], "legalisation", captcha=tok1)
+    t.eq((st, title(b)), (403, "Captcha already used"), "pass: one booking per verification")
+    # a sold-out answer leaves the pass for the suggested date
+    tok2 = "pass-pre2-" + run
+    t.eq(pre(sc[2], tok2)[0], 200, "pass: a second one")
+    t.eq(env.book(sc[2], shared[0], "legalisation", captcha=tok2)[0], 409, "pass: the slot is sold out")
+    t.eq(env.redis("GET", claim_of(tok2)), "v:%d" % trio[2][0], "pass: a sold-out answer leaves it")
+    t.eq(env.book(sc[2], passw[0], "legalisation", captcha=tok2)[0], 201, "pass: then books")
+    t.eq(Siteverify.seen.count(tok2), 1, "pass: siteverify asked once, before the booking")
+    # an attempt without a pass still verifies its response at booking time
+    tok3 = "pass-late-" + run
+    t.eq(env.book(sc[1], passw[0], "legalisation", captcha=tok3)[0], 201, "no pass: books as before")
+    t.eq(Siteverify.seen.count(tok3), 1, "no pass: siteverify asked at booking time")
+    st, h, m = env.http("GET", "/metrics", raw=True)
+    passes = [ln for ln in m.decode().splitlines() if ln.startswith("citas_booking_captcha_passes_total ")]
+    t.check(passes and float(passes[0].split()[1]) >= 2, "pass: /metrics counts the passes used: %r" % passes)
 
     # --- confirm.lua on its own: a cancel answered before the confirm ran keeps the seat it freed; the seat of
     # a hold that had expired (and may have been reclaimed) leaves the free set ---

@@ -58,7 +58,6 @@ struct auth_worker {
     struct server_worker *w;
     struct auth_config cfg;
     struct auth_mailbox *mailbox;
-    struct redis_script *session_load;  /* refresh + absolute check */
     struct redis_script *session_store; /* HSET + PEXPIRE */
     struct redis_script *code_take;     /* counts one attempt, returns the record */
     struct redis_script *seat_back;     /* DELETE /me: a cancelled appointment's seat back (me_data.c) */

@@ -47,18 +47,6 @@ static const char revoke_lua[] = "local n = 0\n"
                                  "redis.call('DEL', KEYS[1])\n"
                                  "return n\n";
 
-/* KEYS[1]: a session; ARGV: idle ms, absolute ms. Nil if absent or past its absolute timeout, else
- * {account, role, office, csrf} and the idle timeout restarts (never past the absolute one). */
-static const char session_load_lua[] =
-    "local h = redis.call('HMGET', KEYS[1], 'account', 'role', 'office', 'csrf', 'created')\n"
-    "if not h[1] or not h[5] then return false end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local left = tonumber(h[5]) + tonumber(ARGV[2]) - now\n"
-    "if left <= 0 then redis.call('DEL', KEYS[1]) return false end\n"
-    "redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[1]), left))\n"
-    "return {h[1], h[2], h[3], h[4]}\n";
-
 /* KEYS[1]: a login attempt; ARGV[1]: max attempts. Counts one attempt; nil if absent or exhausted (then
  * deleted), else {account, role, office, salt, mac, lang, email, attempt number}. */
 static const char code_take_lua[] =
@@ -84,7 +72,6 @@ static void worker_free(void *state)
     auth_mailbox_free(aw->mailbox);
     if (aw->pool_acquired)
         auth_hashpool_release();
-    redis_script_free(aw->session_load);
     redis_script_free(aw->session_store);
     redis_script_free(aw->code_take);
     redis_script_free(aw->seat_back);
@@ -113,13 +100,11 @@ static int worker_init(struct server_worker *w, void **state)
     cfg->prefix = server_config_get(c, "auth_redis_prefix");
     if (cfg->prefix == NULL || strlen(cfg->prefix) > 48)
         return -EINVAL;
-    aw->session_load = redis_script_create(session_load_lua);
     aw->session_store = redis_script_create(store_lua);
     aw->code_take = redis_script_create(code_take_lua);
     aw->seat_back = redis_script_create(auth_seat_back_lua);
     aw->revoke = redis_script_create(revoke_lua);
-    if (aw->session_load == NULL || aw->session_store == NULL || aw->code_take == NULL ||
-        aw->seat_back == NULL || aw->revoke == NULL)
+    if (aw->session_store == NULL || aw->code_take == NULL || aw->seat_back == NULL || aw->revoke == NULL)
         return -ENOMEM;
     int rc = auth_hashpool_acquire(cfg);
     if (rc != 0)

@@ -1,7 +1,11 @@
 /*
  * Sessions in Redis: key <prefix>s:<SHA-256 of the cookie token>, a hash {created, account, role, office,
- * csrf} whose TTL is the idle timeout, restarted on each use but never past created + absolute timeout.
- * Loading, CSRF, role and office checks for every authenticated route.
+ * csrf} whose TTL is the idle timeout, restarted on each use; a session whose created + absolute timeout has
+ * passed is refused (and deleted) when it is next loaded, whatever its TTL says.
+ * Loading, CSRF, role and office checks for every authenticated route. A load is two plain commands sent
+ * together, HMGET and PEXPIRE (the idle timeout restarts; on a session logged out meanwhile it does nothing):
+ * every booking attempt of a release loads its session, and a Lua script for it cost Redis about three times
+ * the two commands (20 us a call, mostly the script call itself).
  */
 #include "internal.h"
 
@@ -9,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void auth_redis_ignore(struct redis_client *c, const redisReply *reply, const char *err, void *ctx)
 {
@@ -72,6 +77,29 @@ static const char *elem(const redisReply *r, size_t i)
     return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING ? r->element[i]->str : NULL;
 }
 
+/*
+ * Whether a load's HMGET (account, role, office, csrf, created) found a live session: its fields are there
+ * and its absolute timeout has not passed (created is Redis' clock in ms, compared with ours: one host, or
+ * hosts kept in time). A session past it is deleted now.
+ */
+static int live(struct auth_worker *aw, const redisReply *r, const char *key)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 || elem(r, 0) == NULL || elem(r, 4) == NULL)
+        return 0;
+    char *end = NULL;
+    long long created = strtoll(elem(r, 4), &end, 10);
+    if (end == elem(r, 4) || *end != '\0')
+        return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (created + (long long)aw->cfg.session_absolute_s * 1000 > now)
+        return 1;
+    const char *argv[] = {"DEL", key};
+    (void)redis_command(server_worker_redis(aw->w), auth_redis_ignore, NULL, 2, argv, NULL);
+    return 0;
+}
+
 /* A session reply's fields, or -1 when it names no valid session. */
 static int parse_reply(const redisReply *reply, int *role, long long *id, const char **office,
                        const char **csrf)
@@ -90,14 +118,15 @@ static int parse_reply(const redisReply *reply, int *role, long long *id, const 
     return 0;
 }
 
-static void peeked(struct load_state *st, h2o_req_t *req, const redisReply *reply, const char *err)
+static void peeked(struct load_state *st, h2o_req_t *req, const redisReply *reply, const char *err,
+                   int absent)
 {
     int role;
     long long id;
     const char *office, *csrf;
     if (err != NULL || reply == NULL) {
         finish_peek(st, req, NULL, 503);
-    } else if (reply->type == REDIS_REPLY_NIL || parse_reply(reply, &role, &id, &office, &csrf) != 0) {
+    } else if (absent || parse_reply(reply, &role, &id, &office, &csrf) != 0) {
         finish_peek(st, req, NULL, 401);
     } else {
         struct auth_session *s = h2o_mem_alloc_pool(&req->pool, sizeof(*s));
@@ -123,8 +152,9 @@ static void on_loaded(struct redis_client *c, const redisReply *reply, const cha
             finish(st, NULL, NULL);
         return;
     }
+    int absent = err == NULL && reply != NULL && !live(auth_worker_of(req), reply, st->key);
     if (st->peek != NULL) {
-        peeked(st, req, reply, err);
+        peeked(st, req, reply, err, absent);
         return;
     }
     if (err != NULL || reply == NULL) {
@@ -132,7 +162,7 @@ static void on_loaded(struct redis_client *c, const redisReply *reply, const cha
         finish(st, req, NULL);
         return;
     }
-    if (reply->type == REDIS_REPLY_NIL) {
+    if (absent) {
         not_logged_in(req);
         finish(st, req, NULL);
         return;
@@ -176,6 +206,20 @@ static void on_loaded(struct redis_client *c, const redisReply *reply, const cha
     finish(st, req, s);
 }
 
+/* HMGET (answered to on_loaded) and PEXPIRE, in one round trip. 0, or -1 when nothing was sent. */
+static int send_load(struct auth_worker *aw, h2o_req_t *req, struct load_state *st)
+{
+    struct redis_client *rc = server_worker_redis(server_worker_of(req));
+    char idle[24];
+    snprintf(idle, sizeof(idle), "%llu", (unsigned long long)aw->cfg.session_idle_s * 1000);
+    const char *get[] = {"HMGET", st->key, "account", "role", "office", "csrf", "created"};
+    if (redis_command(rc, on_loaded, st, 7, get, NULL) != 0)
+        return -1;
+    const char *touch[] = {"PEXPIRE", st->key, idle};
+    (void)redis_command(rc, auth_redis_ignore, NULL, 3, touch, NULL); /* if lost: an earlier idle end */
+    return 0;
+}
+
 static void load(h2o_req_t *req, unsigned roles, const char *office, auth_session_cb cb, void *ctx)
 {
     struct auth_worker *aw = auth_worker_of(req);
@@ -215,12 +259,7 @@ static void load(h2o_req_t *req, unsigned roles, const char *office, auth_sessio
         memcpy(st->csrf, csrf, 64);
     }
     session_key(aw, token, st->key, sizeof(st->key));
-    char idle[24], abs_[24];
-    snprintf(idle, sizeof(idle), "%llu", (unsigned long long)aw->cfg.session_idle_s * 1000);
-    snprintf(abs_, sizeof(abs_), "%llu", (unsigned long long)aw->cfg.session_absolute_s * 1000);
-    const char *argv[] = {st->key, idle, abs_};
-    if (redis_evalsha(server_worker_redis(server_worker_of(req)), aw->session_load, 1, 3, argv, NULL,
-                      on_loaded, st) != 0) {
+    if (send_load(aw, req, st) != 0) {
         auth_unavailable(req, "The session store");
         finish(st, req, NULL);
     }
@@ -243,12 +282,7 @@ void auth_peek_session(h2o_req_t *req, auth_peek_cb cb, void *ctx)
     st->peek = cb;
     st->ctx = ctx;
     session_key(aw, token, st->key, sizeof(st->key));
-    char idle[24], abs_[24];
-    snprintf(idle, sizeof(idle), "%llu", (unsigned long long)aw->cfg.session_idle_s * 1000);
-    snprintf(abs_, sizeof(abs_), "%llu", (unsigned long long)aw->cfg.session_absolute_s * 1000);
-    const char *argv[] = {st->key, idle, abs_};
-    if (redis_evalsha(server_worker_redis(server_worker_of(req)), aw->session_load, 1, 3, argv, NULL,
-                      on_loaded, st) != 0)
+    if (send_load(aw, req, st) != 0)
         finish_peek(st, req, NULL, 503);
 }
 

@@ -10,6 +10,8 @@
  * verification: it serves one booking (the probe that finds a seat takes it, as it would claim the
  * response), other accounts' attempts find the response used, and a sold-out answer leaves it for the
  * suggested date. Without a pass (none sent, expired) the booking verifies the response itself, as before.
+ * A response siteverify refused leaves "x" (BK_CAPTCHA_REFUSED) in the key: a booking with it is refused
+ * as a rejected captcha, not as a used one.
  *
  *   SESSION (CSRF) → RATE (the guard's "captcha" rules) → CLAIM (SET NX) → SITEVERIFY → PASS (SET) → 200
  *
@@ -93,12 +95,24 @@ static void on_penalized(enum guard_verdict v, void *ctx)
     answer(ctx, 403, "Captcha rejected", "captcha: the hCaptcha response was not accepted; solve it again.");
 }
 
+/* The claim now says "refused" (a booking with the response is told so, not "used"): bench, then answer. */
+static void on_marked_refused(struct redis_client *rc, const redisReply *r, const char *err, void *ctx)
+{
+    (void)rc, (void)r, (void)err; /* unmarked, a booking with it hears "already used": refused all the same */
+    struct pass_call *c = ctx;
+    struct guard *g = guard_for_worker(c->bw->w);
+    char account[24];
+    snprintf(account, sizeof(account), "%" PRId64, c->account);
+    uint64_t ms = c->bw->captcha_penalty_s * 1000;
+    if (g == NULL || ms == 0 || guard_penalize(g, "booking", account, ms, on_penalized, c) != 0)
+        on_penalized(GUARD_OK, c);
+}
+
 /* --- SITEVERIFY --- */
 
 static void on_verified(enum guard_verdict v, void *ctx)
 {
     struct pass_call *c = ctx;
-    struct guard *g = guard_for_worker(c->bw->w);
     if (v == GUARD_OK) {
         char ttl[24];
         snprintf(ttl, sizeof(ttl), "%" PRIu64, c->bw->captcha_pass_s);
@@ -108,11 +122,9 @@ static void on_verified(enum guard_verdict v, void *ctx)
         return;
     }
     if (v == GUARD_CAPTCHA_INVALID) {
-        char account[24];
-        snprintf(account, sizeof(account), "%" PRId64, c->account);
-        uint64_t ms = c->bw->captcha_penalty_s * 1000;
-        if (g == NULL || ms == 0 || guard_penalize(g, "booking", account, ms, on_penalized, c) != 0)
-            on_penalized(GUARD_OK, c);
+        const char *argv[] = {"SET", c->key, BK_CAPTCHA_REFUSED, "KEEPTTL"};
+        if (redis_command(c->bw->redis, on_marked_refused, c, 4, argv, NULL) != 0)
+            on_marked_refused(NULL, NULL, "not sent", c);
         return;
     }
     if (v == GUARD_CAPTCHA_REUSED)

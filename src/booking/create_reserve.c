@@ -242,6 +242,8 @@ static void refused(struct bk_attempt *a, const redisReply *r, const char *what)
         sold_out(a, r);
     } else if (strcmp(what, "captcha_reused") == 0) {
         bk_att_captcha_refused(a, GUARD_CAPTCHA_REUSED);
+    } else if (strcmp(what, "captcha_refused") == 0) { /* refused by siteverify in POST /api/v1/captcha */
+        bk_att_captcha_refused(a, GUARD_CAPTCHA_INVALID);
     } else if (strcmp(what, "no_slot") == 0) {
         bk_att_answer(a, 404, "No such slot", "slot: there is no slot with this id in this office.");
     } else if (strcmp(what, "wrong_procedure") == 0) {

@@ -16,6 +16,8 @@
 #define BK_OFFICE_MAX 32
 #define BK_PROC_MAX   40
 #define BK_KEY_MAX    192
+/* a captcha claim key's value after POST /api/v1/captcha saw siteverify refuse the response (reserve.lua) */
+#define BK_CAPTCHA_REFUSED "x"
 
 /* --- caches (cache.c) --- */
 

@@ -14,10 +14,11 @@
 --         unless another attempt holds the claim ({"captcha_reused"}); the same attempt probing again keeps it.
 -- ARGV[10] probe only, with ARGV[8]: the value of this account's captcha pass ("v:<account>", see
 --         captcha_pass.c): a claim key holding it is the response verified beforehand for this account; the
---         probe takes it like a free response and answers "1" as the fourth element of {"free"}.
+--         probe takes it like a free response and answers "1" as the fourth element of {"free"}; a claim
+--         key holding "x" is a response siteverify refused there: {"captcha_refused"}.
 -- Replies: {"ok", seat, start, local, window}, {"no_slot"}, {"wrong_procedure"}, {"closed"}, {"past"},
 -- {"not_released", release_ms}, {"already", person_value}, {"sold_out", id1, start1, local1, id2, ...},
--- {"free", release_ms, now_ms, passed}, {"captcha_reused"} (probe only)
+-- {"free", release_ms, now_ms, passed}, {"captcha_reused"}, {"captcha_refused"} (probe only)
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tag = string.match(KEYS[1], '^cal:({[^}]*}):')
@@ -169,6 +170,8 @@ if probe then
             if c and c ~= ARGV[8] then
                 if ARGV[10] and ARGV[10] ~= '' and c == ARGV[10] then
                     passed = '1'
+                elseif c == 'x' then
+                    return {'captcha_refused'}
                 else
                     return {'captcha_reused'}
                 end

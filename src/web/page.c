@@ -270,7 +270,9 @@ void web_captcha_widget(struct web_page *pg)
            "<div class=\"field\"><p id=\"captcha-label\">%s</p><div class=\"h-captcha\" data-sitekey=\"",
            T(pg, "Verificación contra robots:", "Robot check:"));
     wb_esc(&pg->b, ww->sitekey);
-    wb_fmt(&pg->b, "\" data-hl=\"%s\"></div></div>\n", pg->en ? "en" : "es");
+    /* citas.js: a booking form's response is checked as soon as it is solved (POST /api/v1/captcha) */
+    wb_fmt(&pg->b, "\" data-hl=\"%s\" data-callback=\"citasCaptchaSolved\"></div></div>\n",
+           pg->en ? "en" : "es");
 }
 
 /* --- personal pages --- */

@@ -315,6 +315,9 @@ try:
          "pass: wrong CSRF token")
     st, h, b = pre(sc[0], "nope-" + run)
     t.eq((st, title(b)), (403, "Captcha rejected"), "pass: a response siteverify refuses")
+    st, h, b = env.book(sc[0], passw[0], "legalisation", captcha="nope-" + run)
+    t.eq((st, title(b)), (403, "Captcha rejected"), "pass: a booking with that response hears it was rejected")
+    t.eq(Siteverify.seen.count("nope-" + run), 1, "pass: siteverify was not asked again about it")
     tok1 = "pass-pre1-" + run
     st, h, b = pre(sc[0], tok1)
     t.eq((st, b.get("verified") if isinstance(b, dict) else None, b.get("expires_in") if isinstance(b, dict) else None),

@@ -70,6 +70,23 @@ void calendar_on_admin_office_update(h2o_req_t *req, const struct server_params 
  */
 uint64_t calendar_reference_version(void);
 
+/* --- the availability cache, for the booking path --- */
+
+struct calendar_free_slot {
+    int64_t id, start; /* slot id, start (epoch s) */
+    char local[20];    /* office-local "YYYY-MM-DDTHH:MM" */
+};
+
+/*
+ * Up to `want` next days (office-local, from now) with a free seat in a released slot of the office's
+ * procedure, one slot per day drawn at random (seeded by rnd) with odds by its free seats, leaving out slot
+ * `except`: from this worker's cache of availability answers, when it holds one covering today that is at
+ * most max_age_ms old (availability requests keep it fresh during a release). Returns how many were
+ * written (0: no day has a seat), or -1 without such an answer. Worker thread only; no I/O.
+ */
+int calendar_free_days(struct server_worker *w, const char *office, const char *procedure, int64_t except,
+                       unsigned want, uint32_t rnd, uint64_t max_age_ms, struct calendar_free_slot *out);
+
 /* --- loading slots into Redis (also for citasctl: no server, no ring needed) --- */
 
 /*

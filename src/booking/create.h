@@ -55,6 +55,8 @@ struct bk_attempt {
      * one: the response was verified before the attempt, so CAPTCHA has its verdict at once */
     char pass_value[32];
     int captcha_passed;
+    int next_memory; /* the probe asked for no next dates: a sold-out answer takes them from calendar's cache
+                      */
     /* ACCOUNT runs beside the first PROBE: its state, its result once DONE, and whether the attempt waits
      * for it (after the probe) or has ended meanwhile (released when it comes back) */
     enum { BK_ACCT_NONE, BK_ACCT_PENDING, BK_ACCT_DONE } acct_state;

@@ -3,7 +3,8 @@
 -- KEYS[1] cal:{OFF}:slot:<id>   KEYS[2] cal:{OFF}:free:<id>   KEYS[3] bk:{OFF}:holds
 -- KEYS[4] bk:{OFF}:person:<doc_hash>:<procedure>   KEYS[5] cal:{OFF}:proc:<procedure>
 -- ARGV[1] slot id   ARGV[2] procedure   ARGV[3] hold TTL (ms)
--- ARGV[4] code of the appointment being rescheduled ("" for a new booking)   ARGV[5] next dates wanted
+-- ARGV[4] code of the appointment being rescheduled ("" for a new booking)   ARGV[5] next dates wanted (0:
+--         none; citasd then suggests from its availability cache)
 -- ARGV[6] "probe": check everything but the person and take nothing (KEYS[4] is then the captcha's claim
 --         or any key of the office); answers {"free"} when a seat is there. Attempts probe first so that
 --         the losers of a sold-out slot are answered before the captcha is spent (no siteverify, no
@@ -185,8 +186,11 @@ else
 end
 if not seat then
     local r = {'sold_out'}
-    for _, v in ipairs(next_dates(tonumber(ARGV[5]))) do
-        r[#r + 1] = v
+    local want = tonumber(ARGV[5]) or 0
+    if want > 0 then -- 0: citasd suggests from its availability cache
+        for _, v in ipairs(next_dates(want)) do
+            r[#r + 1] = v
+        end
     end
     return r
 end

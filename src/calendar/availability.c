@@ -68,6 +68,9 @@ static int build(struct cal_avail_entry *e, const redisReply *r, const char *off
     char day[11] = "";
     long long day_free = 0;
     int day_open = 0;
+    /* every future slot, sold out or not, for calendar_free_days() */
+    struct cal_free *slots = malloc(((r->elements - 2) / 6 + 1) * sizeof(*slots));
+    size_t nslots = 0;
     json_open_array(&b, "days");
     for (size_t i = 2; i + 5 < r->elements; i += 6) {
         const redisReply *const *f = (const redisReply *const *)&r->element[i];
@@ -81,6 +84,14 @@ static int build(struct cal_avail_entry *e, const redisReply *r, const char *off
         if (memcmp(f[2]->str, from_s, 10) < 0 || memcmp(f[2]->str, to_s, 10) > 0 || start * 1000 <= now_ms)
             continue;
         int released = release <= now_ms;
+        if (slots != NULL && f[2]->len >= 16) {
+            struct cal_free *cf = &slots[nslots++];
+            cf->id = id;
+            cf->start = start;
+            memcpy(cf->local, f[2]->str, 16);
+            cf->local[16] = '\0';
+            cf->free = released ? (uint32_t)free_seats : 0;
+        }
         if (released && free_seats == 0)
             continue;
         if (!released && (opens < 0 || release < opens))
@@ -132,6 +143,9 @@ static int build(struct cal_avail_entry *e, const redisReply *r, const char *off
     json_close_object(&b);
     free(e->body);
     free(e->gz);
+    free(e->slots);
+    e->slots = slots;
+    e->nslots = slots != NULL ? nslots : 0;
     e->gz = NULL;
     e->gz_len = 0;
     e->body = malloc(b.len > 0 ? b.len : 1);
@@ -146,6 +160,69 @@ static int build(struct cal_avail_entry *e, const redisReply *r, const char *off
     }
     h2o_mem_clear_pool(&pool);
     return rc;
+}
+
+static struct cal_latest *latest_of(struct cal_worker *cw, const char *office, const char *procedure,
+                                    char *key, size_t cap)
+{
+    snprintf(key, cap, "%s|%s", office, procedure);
+    return &cw->latest[hash_key(key) % CAL_LATEST_SLOTS];
+}
+
+static void remember(struct cal_worker *cw, const char *office, const char *procedure,
+                     struct cal_avail_entry *e)
+{
+    char k[2 * CAL_CODE_MAX + 2];
+    struct cal_latest *l = latest_of(cw, office, procedure, k, sizeof(k));
+    snprintf(l->key, sizeof(l->key), "%s", e->key);
+    l->e = e;
+}
+
+int calendar_free_days(struct server_worker *w, const char *office, const char *procedure, int64_t except,
+                       unsigned want, uint32_t rnd, uint64_t max_age_ms, struct calendar_free_slot *out)
+{
+    struct cal_worker *cw = server_worker_module(w, &calendar_server_module);
+    if (cw == NULL || strlen(office) > CAL_CODE_MAX || strlen(procedure) > CAL_CODE_MAX)
+        return -1;
+    char k[2 * CAL_CODE_MAX + 2];
+    struct cal_latest *l = latest_of(cw, office, procedure, k, sizeof(k));
+    struct cal_avail_entry *e = l->e;
+    size_t klen = strlen(k);
+    /* the entry still holds that answer (its key begins "office|procedure|"), built recently enough */
+    if (e == NULL || strcmp(e->key, l->key) != 0 || strncmp(e->key, k, klen) != 0 || e->key[klen] != '|' ||
+        e->status != 200 || e->slots == NULL || ring_now(cw->ring) > e->built + max_age_ms)
+        return -1;
+    int64_t now = (int64_t)time(NULL);
+    unsigned n = 0;
+    uint64_t x = rnd | 1ull << 32; /* xorshift state */
+    for (size_t i = 0; i < e->nslots && n < want;) {
+        size_t j = i; /* [i, j): one local day */
+        uint64_t total = 0;
+        while (j < e->nslots && memcmp(e->slots[j].local, e->slots[i].local, 10) == 0) {
+            if (e->slots[j].id != except && e->slots[j].start > now)
+                total += e->slots[j].free;
+            j++;
+        }
+        if (total > 0) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            uint64_t at = x % total;
+            for (size_t m = i; m < j; m++) {
+                const struct cal_free *cf = &e->slots[m];
+                if (cf->id == except || cf->start <= now || cf->free == 0)
+                    continue;
+                if (at < cf->free) {
+                    out[n].id = cf->id;
+                    out[n].start = cf->start;
+                    memcpy(out[n].local, cf->local, sizeof(cf->local));
+                    n++;
+                    break;
+                }
+                at -= cf->free;
+            }
+        }
+        i = j;
+    }
+    return (int)n;
 }
 
 struct fetch {
@@ -165,6 +242,9 @@ static void on_script(struct redis_client *c, const redisReply *reply, const cha
     if (err == NULL && build(e, reply, f->office, f->procedure, f->from, f->to) == 0) {
         e->status = 200;
         e->expires = now + e->cw->avail_ttl_ms;
+        e->built = now;
+        if (!f->temp && f->from <= (long)(time(NULL) / 86400)) /* covers today: the one to suggest from */
+            remember(e->cw, f->office, f->procedure, e);
     } else {
         e->status = 503;
         e->expires = now; /* errors are not kept */
@@ -183,6 +263,7 @@ static void on_script(struct redis_client *c, const redisReply *reply, const cha
     if (f->temp) {
         free(e->body);
         free(e->gz);
+        free(e->slots);
         free(e);
     }
     free(f);

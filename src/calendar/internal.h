@@ -31,10 +31,20 @@ struct cal_ref {
     size_t n;
 };
 
+/* A slot of an availability answer, kept for calendar_free_days(). */
+struct cal_free {
+    int64_t id, start;
+    char local[17]; /* "YYYY-MM-DDTHH:MM" */
+    uint32_t free;  /* 0: sold out or not released yet */
+};
+
 struct cal_avail_entry {
     char key[128];
-    uint64_t expires; /* loop ms */
-    int status;       /* 0 while empty */
+    uint64_t expires;       /* loop ms */
+    uint64_t built;         /* loop ms of the answer */
+    struct cal_free *slots; /* every future slot of the answer in start order (calendar_free_days()) */
+    size_t nslots;
+    int status; /* 0 while empty */
     char *body;
     size_t len;
     char *gz; /* body gzipped (NULL: too small to bother, or out of memory) */
@@ -44,6 +54,13 @@ struct cal_avail_entry {
     struct cal_worker *cw;
 };
 #define CAL_AVAIL_SLOTS 512
+/* The answer covering today last built per (office, procedure), for calendar_free_days(): its entry, and
+ * the entry's key then (the entry may have been taken by another answer since). */
+struct cal_latest {
+    char key[128];
+    struct cal_avail_entry *e;
+};
+#define CAL_LATEST_SLOTS 64
 
 struct cal_worker {
     struct server_worker *w;
@@ -59,6 +76,7 @@ struct cal_worker {
     int ref_loading;
     struct cal_wait *ref_waiters;
     struct cal_avail_entry avail_cache[CAL_AVAIL_SLOTS];
+    struct cal_latest latest[CAL_LATEST_SLOTS];
     int stopping;
 };
 

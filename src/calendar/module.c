@@ -71,6 +71,7 @@ static void worker_free(void *state)
     for (size_t i = 0; i < CAL_AVAIL_SLOTS; i++) {
         free(cw->avail_cache[i].body);
         free(cw->avail_cache[i].gz);
+        free(cw->avail_cache[i].slots);
     }
     redis_script_free(cw->load);
     redis_script_free(cw->avail);

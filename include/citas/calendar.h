@@ -80,9 +80,11 @@ struct calendar_free_slot {
 /*
  * Up to `want` next days (office-local, from now) with a free seat in a released slot of the office's
  * procedure, one slot per day drawn at random (seeded by rnd) with odds by its free seats, leaving out slot
- * `except`: from this worker's cache of availability answers, when it holds one covering today that is at
- * most max_age_ms old (availability requests keep it fresh during a release). Returns how many were
- * written (0: no day has a seat), or -1 without such an answer. Worker thread only; no I/O.
+ * `except` (a slot just found sold out: the cached answer counts it so from now on, so that this worker's
+ * later suggestions skip it too): from this worker's cache of availability answers, when it holds one
+ * covering today that is at most max_age_ms old (availability requests keep it fresh during a release).
+ * Returns how many were written (0: no day has a seat), or -1 without such an answer. Worker thread only;
+ * no I/O.
  */
 int calendar_free_days(struct server_worker *w, const char *office, const char *procedure, int64_t except,
                        unsigned want, uint32_t rnd, uint64_t max_age_ms, struct calendar_free_slot *out);

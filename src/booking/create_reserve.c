@@ -362,9 +362,9 @@ static int run_reserve(struct bk_attempt *a, int probe, redis_reply_cb cb)
     snprintf(ttl, sizeof(ttl), "%" PRIu64, a->bw->hold_ttl_ms);
     /* a probe's sold-out answer takes its next dates from the worker's availability cache when that is fresh
      * (every loser asked the script for them: about 40% of a sold-out probe's cost in Redis) */
-    a->next_memory = probe && a->bw->next_dates > 0 &&
-                     calendar_free_days(a->bw->w, a->k.office, a->procedure, a->k.slot, 0, 0,
-                                        NEXT_MEMORY_FRESH_MS, NULL) == 0;
+    a->next_memory =
+        probe && a->bw->next_dates > 0 &&
+        calendar_free_days(a->bw->w, a->k.office, a->procedure, 0, 0, 0, NEXT_MEMORY_FRESH_MS, NULL) == 0;
     snprintf(next, sizeof(next), "%" PRIu64, a->next_memory ? 0 : a->bw->next_dates);
     snprintf(spread, sizeof(spread), "%u", (unsigned)arc4random_uniform(1u << 30));
     struct guard *g = probe && a->claim_key[0] != '\0' ? guard_for_worker(a->bw->w) : NULL;

@@ -195,6 +195,9 @@ int calendar_free_days(struct server_worker *w, const char *office, const char *
     int64_t now = (int64_t)time(NULL);
     unsigned n = 0;
     uint64_t x = rnd | 1ull << 32; /* xorshift state */
+    for (size_t i = 0; i < e->nslots; i++)
+        if (e->slots[i].id == except) /* sold out now: so it is for the next suggestions too */
+            e->slots[i].free = 0;
     for (size_t i = 0; i < e->nslots && n < want;) {
         size_t j = i; /* [i, j): one local day */
         uint64_t total = 0;

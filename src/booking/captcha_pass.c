@@ -36,8 +36,8 @@ struct pass_call {
     char *captcha;
     char ip[64];
     char key[BK_KEY_MAX];
-    char value[32]; /* "v:<account>" */
-    char token[24]; /* the claim's value while siteverify runs */
+    char value[BK_PASS_VALUE_MAX]; /* "v:<account>" */
+    char token[24];                /* the claim's value while siteverify runs */
 };
 
 static void finish(struct pass_call *c)
@@ -135,11 +135,6 @@ static void on_verified(enum guard_verdict v, void *ctx)
 
 /* --- CLAIM --- */
 
-static void on_ignore(struct redis_client *rc, const redisReply *r, const char *err, void *ctx)
-{
-    (void)rc, (void)r, (void)err, (void)ctx;
-}
-
 static void on_claimed(struct redis_client *rc, const redisReply *r, const char *err, void *ctx)
 {
     (void)rc;
@@ -158,7 +153,8 @@ static void on_claimed(struct redis_client *rc, const redisReply *r, const char 
     struct guard *g = guard_for_worker(c->bw->w);
     if (g == NULL || guard_verify_claimed(g, "booking", c->captcha, c->ip, c->key, on_verified, c) != 0) {
         const char *argv[] = {"DEL", c->key};
-        (void)redis_command(c->bw->redis, on_ignore, NULL, 2, argv, NULL); /* else the claim's TTL ends it */
+        (void)redis_command(c->bw->redis, bk_redis_ignore, NULL, 2, argv,
+                            NULL); /* else the claim's TTL ends it */
         answer(c, 503, NULL, "Captcha verification");
     }
 }
@@ -166,9 +162,8 @@ static void on_claimed(struct redis_client *rc, const redisReply *r, const char 
 static void claim(struct pass_call *c)
 {
     struct guard *g = guard_for_worker(c->bw->w);
-    char prefix[BK_KEY_MAX], ttl[16];
-    snprintf(prefix, sizeof(prefix), "bk:{%s}:", c->office);
-    if (guard_captcha_claim_key(c->captcha, prefix, c->key, sizeof(c->key)) != 0) {
+    char ttl[16];
+    if (bk_key_captcha(c->key, c->office, c->captcha) != 0) {
         answer(c, 503, NULL, "Captcha verification");
         return;
     }
@@ -210,18 +205,17 @@ static void on_session(h2o_req_t *req, const struct auth_session *s, void *ctx)
         return;
     }
     c->account = s->account_id;
-    snprintf(c->value, sizeof(c->value), "v:%" PRId64, c->account);
+    bk_captcha_pass_value(c->value, c->account);
     struct guard *g = guard_for_worker(c->bw->w);
     if (g == NULL || !guard_needs_captcha(g, "booking")) {
         /* bookings need no captcha here: nothing to check, and nothing kept */
-        h2o_req_t *r = server_async_req(c);
         struct json_buf b;
-        json_buf_init(&b, &r->pool);
+        json_buf_init(&b, &req->pool);
         json_open_object(&b, NULL);
         json_add_bool(&b, "verified", 0);
         json_add_bool(&b, "required", 0);
         json_close_object(&b);
-        server_send_json(r, 200, b.base, b.len);
+        server_send_json(req, 200, b.base, b.len);
         finish(c);
         return;
     }

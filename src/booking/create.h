@@ -53,7 +53,7 @@ struct bk_attempt {
     char claim_token[24];
     /* the value of this account's captcha pass ("v:<account>", captcha_pass.c), and whether the probe took
      * one: the response was verified before the attempt, so CAPTCHA has its verdict at once */
-    char pass_value[32];
+    char pass_value[BK_PASS_VALUE_MAX];
     int captcha_passed;
     int next_memory; /* the probe asked for no next dates: a sold-out answer takes them from calendar's cache
                       */

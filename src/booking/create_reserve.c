@@ -399,14 +399,12 @@ static void prepare_claim(struct bk_attempt *a)
     if (a->reschedule || g == NULL || !guard_needs_captcha(g, "booking") || a->captcha == NULL ||
         a->captcha[0] == '\0' || strlen(a->captcha) > GUARD_MAX_RESPONSE)
         return; /* guard_verify_captcha() answers these (no captcha needed, missing, invalid) */
-    char prefix[BK_KEY_MAX];
-    snprintf(prefix, sizeof(prefix), "bk:{%s}:", a->k.office);
-    if (guard_captcha_claim_key(a->captcha, prefix, a->claim_key, sizeof(a->claim_key)) != 0) {
+    if (bk_key_captcha(a->claim_key, a->k.office, a->captcha) != 0) {
         a->claim_key[0] = '\0';
         return;
     }
     snprintf(a->claim_token, sizeof(a->claim_token), "%08x%08x", arc4random(), arc4random());
-    snprintf(a->pass_value, sizeof(a->pass_value), "v:%" PRId64, a->acct.id);
+    bk_captcha_pass_value(a->pass_value, a->acct.id);
 }
 
 void bk_att_probe(struct bk_attempt *a)

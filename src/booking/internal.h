@@ -125,6 +125,12 @@ void bk_key_proc(char *out, const char *office, const char *procedure);
 void bk_key_holds(char *out, const char *office);
 void bk_key_hold(char *out, const char *office, int64_t slot, int seat);
 void bk_key_person(char *out, const char *office, const char *doc_hash, const char *procedure);
+/* The claim key of a captcha response in the office's keys (guard_captcha_claim_key() with prefix
+ * "bk:{OFF}:"), which the probe and POST /api/v1/captcha both use: 0, or a negative errno. */
+int bk_key_captcha(char *out, const char *office, const char *response);
+/* The value a captcha pass of this account holds in that key ("v:<account>", captcha_pass.c). */
+#define BK_PASS_VALUE_MAX 32
+void bk_captcha_pass_value(char out[BK_PASS_VALUE_MAX], int64_t account);
 /* [A-Za-z0-9_-]{1,32} and [a-z0-9_]{1,40}. */
 int bk_office_valid(const char *s, size_t len);
 int bk_procedure_valid(const char *s, size_t len);

@@ -1,5 +1,6 @@
 /* Keys of the booking data contract, appointment codes, time formatting, the .ics and JSON views. */
 #include "internal.h"
+#include "citas/guard.h"
 #include "citas/hex.h"
 
 #include <errno.h>
@@ -34,6 +35,16 @@ void bk_key_hold(char *out, const char *office, int64_t slot, int seat)
 void bk_key_person(char *out, const char *office, const char *doc_hash, const char *procedure)
 {
     snprintf(out, BK_KEY_MAX, "bk:{%s}:person:%s:%s", office, doc_hash, procedure);
+}
+int bk_key_captcha(char *out, const char *office, const char *response)
+{
+    char prefix[BK_KEY_MAX];
+    snprintf(prefix, sizeof(prefix), "bk:{%s}:", office);
+    return guard_captcha_claim_key(response, prefix, out, BK_KEY_MAX);
+}
+void bk_captcha_pass_value(char out[BK_PASS_VALUE_MAX], int64_t account)
+{
+    snprintf(out, BK_PASS_VALUE_MAX, "v:%" PRId64, account);
 }
 
 int bk_office_valid(const char *s, size_t len)
